@@ -1,0 +1,71 @@
+// bench/bench_codec.cpp — encode and decode throughput of the codec on Gaussian rows, per instruction set, beside a
+// plain copy of the same bytes. Counters: weights/s (items), bytes/s of the f32 matrix, and the bpw / relative MSE.
+#include "common/metrics.hpp"
+
+#include <qamw/codec.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+
+namespace {
+
+using namespace qamw;
+
+const std::vector<float>& matrix(std::int64_t rows, std::int64_t cols) {
+    static std::vector<float> w;
+    if (w.size() != std::size_t(rows * cols)) w = tools::gaussian_vector(1, std::size_t(rows * cols), 0.02);
+    return w;
+}
+
+void set_isa(benchmark::State& state, int id) {
+    if (!kernels_for(static_cast<isa>(id))) state.SkipWithError("ISA not available");
+    else use_isa(static_cast<isa>(id)), state.SetLabel(isa_name(static_cast<isa>(id)));
+}
+
+void bm_encode(benchmark::State& state) {
+    const std::int64_t rows = 256, cols = 4096;
+    set_isa(state, int(state.range(1)));
+    params p;
+    p.bits = int(state.range(0));
+    const auto& w = matrix(rows, cols);
+    quantized_tensor q;
+    for (auto _ : state) benchmark::DoNotOptimize(q = encode(w.data(), rows, cols, p));
+    state.SetItemsProcessed(state.iterations() * rows * cols);
+    state.counters["bpw"] = q.bits_per_weight();
+    state.counters["rel_mse"] = tools::relative_mse(w, decode(q));
+}
+
+void bm_decode(benchmark::State& state) {
+    const std::int64_t rows = 256, cols = 4096;
+    set_isa(state, int(state.range(1)));
+    params p;
+    p.bits = int(state.range(0));
+    const auto& w = matrix(rows, cols);
+    auto q = encode(w.data(), rows, cols, p);
+    std::vector<float> out(w.size());
+    for (auto _ : state) decode_rows(q, 0, rows, out.data()), benchmark::DoNotOptimize(out.data());
+    state.SetItemsProcessed(state.iterations() * rows * cols);
+    state.SetBytesProcessed(state.iterations() * rows * cols * 4);
+}
+
+void bm_fwht(benchmark::State& state) {
+    const std::size_t n = 4096;
+    set_isa(state, int(state.range(1)));
+    std::vector<float> x = tools::gaussian_vector(2, n), signs = hadamard_signs(1, n);
+    const kernel_table& k = active_kernels();
+    for (auto _ : state) k.fwht_forward(x.data(), signs.data(), n, std::size_t(state.range(0)), 0.0625f);
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * 4);
+}
+
+void isa_args(benchmark::internal::Benchmark* b, std::vector<std::int64_t> first) {
+    for (auto a : first)
+        for (isa id : available_isas()) b->Args({a, static_cast<std::int64_t>(id)});
+}
+
+BENCHMARK(bm_encode)->Apply([](auto* b) { isa_args(b, {7, 8, 11}); })->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_decode)->Apply([](auto* b) { isa_args(b, {7, 8, 11}); })->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_fwht)->Apply([](auto* b) { isa_args(b, {32, 256, 4096}); });
+
+}  // namespace

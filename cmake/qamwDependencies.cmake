@@ -1,0 +1,48 @@
+# Dependencies: the Debian 12 packages via find_package first (Eigen 3.4, xsimd 8.1, Catch2 2.13, benchmark 1.7),
+# FetchContent of the same versions when a package is missing (needs network at configure time).
+include(FetchContent)
+
+# Debian's xsimd 8.1 names an `xtl` link dependency; xsimd itself needs nothing from xtl.
+find_package(xtl QUIET)
+if(NOT TARGET xtl)
+  add_library(xtl INTERFACE IMPORTED)
+endif()
+
+find_package(xsimd 8 QUIET)
+if(NOT TARGET xsimd)
+  message(STATUS "qamw: xsimd not found, fetching 8.1.0")
+  FetchContent_Declare(xsimd GIT_REPOSITORY https://github.com/xtensor-stack/xsimd.git GIT_TAG 8.1.0)
+  FetchContent_MakeAvailable(xsimd)
+endif()
+
+if(QAMW_BUILD_TOOLS OR QAMW_BUILD_TESTS OR QAMW_BUILD_BENCH OR QAMW_BUILD_EXAMPLES)
+  find_package(Eigen3 3.4 QUIET NO_MODULE)
+  if(NOT TARGET Eigen3::Eigen)
+    message(STATUS "qamw: Eigen not found, fetching 3.4.0")
+    FetchContent_Declare(eigen GIT_REPOSITORY https://gitlab.com/libeigen/eigen.git GIT_TAG 3.4.0)
+    set(EIGEN_BUILD_DOC OFF CACHE BOOL "" FORCE)
+    set(BUILD_TESTING OFF CACHE BOOL "" FORCE)
+    FetchContent_MakeAvailable(eigen)
+  endif()
+  find_package(Threads REQUIRED)
+endif()
+
+if(QAMW_BUILD_TESTS)
+  find_package(Catch2 2.13 QUIET)
+  if(NOT TARGET Catch2::Catch2)
+    message(STATUS "qamw: Catch2 not found, fetching v2.13.10")
+    FetchContent_Declare(catch2 GIT_REPOSITORY https://github.com/catchorg/Catch2.git GIT_TAG v2.13.10)
+    FetchContent_MakeAvailable(catch2)
+    list(APPEND CMAKE_MODULE_PATH "${catch2_SOURCE_DIR}/contrib")
+  endif()
+endif()
+
+if(QAMW_BUILD_BENCH)
+  find_package(benchmark 1.7 QUIET)
+  if(NOT TARGET benchmark::benchmark)
+    message(STATUS "qamw: Google Benchmark not found, fetching v1.7.1")
+    set(BENCHMARK_ENABLE_TESTING OFF CACHE BOOL "" FORCE)
+    FetchContent_Declare(benchmark GIT_REPOSITORY https://github.com/google/benchmark.git GIT_TAG v1.7.1)
+    FetchContent_MakeAvailable(benchmark)
+  endif()
+endif()

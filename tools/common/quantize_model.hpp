@@ -1,0 +1,135 @@
+// tools/common/quantize_model.hpp — checkpoint → container, streaming tensor by tensor (shared by `qamw quantize` and
+// `qamw demo`). Peak memory: one tensor as f32 plus its decoded copy and its codes, beside the mapped input.
+#pragma once
+
+#include "common/metrics.hpp"
+#include "common/selection.hpp"
+
+#include <qamw/container.hpp>
+#include <qamw/io/safetensors.hpp>
+#include <qamw/parallel.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace qamw::tools {
+
+/// Per-channel scales of one weight (from activation statistics), or nullptr for none.
+using scale_source = std::function<const std::vector<float>*(const std::string& name)>;
+
+struct quantize_options {
+    params codec;
+    selection select;
+    scale_source scales;  ///< empty: no activation-aware scaling
+};
+
+struct tensor_report {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    bool quantized = false;
+    double bpw = 0, rel_mse = 0, seconds = 0;
+    std::size_t bytes_in = 0, bytes_out = 0;
+};
+
+struct quantize_report {
+    std::vector<tensor_report> tensors;
+    std::size_t input_bytes = 0, output_bytes = 0, quantized_weights = 0, quantized_bytes = 0, total_elements = 0;
+    double seconds = 0;
+    double bpw_quantized() const { return quantized_weights ? 8.0 * double(quantized_bytes) / double(quantized_weights) : 0; }
+    double bpw_file() const { return total_elements ? 8.0 * double(output_bytes) / double(total_elements) : 0; }
+};
+
+/// Files of a HF checkpoint directory that a container embeds so that it is self-sufficient.
+inline std::vector<std::string> sidecar_files() {
+    return {"config.json",           "generation_config.json", "tokenizer.model", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json"};
+}
+
+inline std::vector<std::uint8_t> read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw error(errc::io, "cannot read '" + path + "'");
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+/// Quantizes the selected tensors of `ck` into a container at `out`. `progress(done, total, bytes, name)` is called
+/// after each tensor.
+inline quantize_report quantize_checkpoint(
+    const io::checkpoint& ck, const std::string& out, const quantize_options& opt,
+    const std::function<void(std::size_t, std::size_t, std::size_t, const std::string&)>& progress = {}) {
+    auto t_start = std::chrono::steady_clock::now();
+    quantize_report rep;
+    container_writer w(out);
+    const std::vector<std::string> names = ck.names();
+    std::vector<bool> quantize(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const io::tensor_info* t = ck.find(names[i]);
+        bool floaty = t->type == io::dtype::f32 || t->type == io::dtype::f16 || t->type == io::dtype::bf16;
+        quantize[i] = floaty && opt.select(names[i], t->shape) && t->shape[1] > 0;
+        if (quantize[i]) {
+            const std::vector<float>* s = opt.scales ? opt.scales(names[i]) : nullptr;
+            w.declare_quantized(names[i], t->shape[0], t->shape[1], opt.codec, s != nullptr, t->type);
+        } else {
+            w.declare_plain(names[i], t->type, t->shape);
+        }
+    }
+    for (const std::string& f : sidecar_files()) {
+        std::string p = (std::filesystem::path(ck.directory()) / f).string();
+        if (std::filesystem::exists(p)) w.embed_file(f, read_file(p));
+    }
+    w.begin();
+    std::size_t done_bytes = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        const io::tensor_view v = ck.view(names[i]);
+        tensor_report r;
+        r.name = names[i];
+        r.shape = v.info->shape;
+        r.bytes_in = v.nbytes;
+        rep.total_elements += static_cast<std::size_t>(v.info->numel());
+        if (quantize[i]) {
+            std::vector<float> wf = io::to_f32(v);
+            const std::vector<float>* s = opt.scales ? opt.scales(names[i]) : nullptr;
+            quantized_tensor q;
+            try {
+                q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr);
+            } catch (const error& e) {
+                throw error(e.code(), "tensor '" + names[i] + "': " + e.what());
+            }
+            w.write_quantized(names[i], q);
+            std::vector<float> d = decode(q, opt.codec.threads);
+            r.quantized = true;
+            r.rel_mse = relative_mse(wf, d);
+            r.bytes_out = q.stored_bytes();
+            r.bpw = q.bits_per_weight();
+            rep.quantized_weights += wf.size();
+            rep.quantized_bytes += r.bytes_out;
+        } else {
+            w.write_plain(names[i], v.data, v.nbytes);
+            r.bytes_out = v.nbytes;
+        }
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        rep.input_bytes += r.bytes_in;
+        done_bytes += r.bytes_in;
+        rep.tensors.push_back(std::move(r));
+        if (progress) progress(i + 1, names.size(), done_bytes, names[i]);
+    }
+    w.commit();
+    rep.output_bytes = static_cast<std::size_t>(std::filesystem::file_size(out));
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    return rep;
+}
+
+/// k for a --bpw value: 3.5 → 7, 4 → 8, 5.5 → 11 (twice the rate, which must be an integer in [4, 12]).
+inline int bits_for_bpw(double bpw) {
+    double k = 2 * bpw;
+    if (k != std::floor(k) || k < min_bits || k > max_bits)
+        throw error(errc::invalid_argument, "--bpw " + std::to_string(bpw) + ": expected 2.0, 2.5, ..., 6.0 (k = 2·bpw bits per pair)");
+    return static_cast<int>(k);
+}
+
+}  // namespace qamw::tools

@@ -1,0 +1,120 @@
+// tools/eval/model_loader.hpp — the models `qamw eval` runs: a Hugging Face checkpoint in f32, the same checkpoint
+// with its linear weights replaced by a codec's reconstruction (--fake-quant, for the baselines), or a qamw container
+// whose linear layers run through the fused rotated-domain kernels (qamw::matmul) — or, for cross-checking, through
+// a dequantized f32 copy.
+#pragma once
+
+#include "common/selection.hpp"
+#include "eval/llama.hpp"
+
+#include <qamw/baselines/registry.hpp>
+#include <qamw/container.hpp>
+#include <qamw/product.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace qamw::eval {
+
+/// A quantized linear layer: y = x Ŵᵀ computed from the packed codes (qamw::matmul::gemm), no dequantized copy.
+class qamw_linear : public linear {
+public:
+    explicit qamw_linear(quantized_tensor q) : q_(std::move(q)), mm_(q_) {}
+    int64_t in_features() const override { return q_.cols(); }
+    int64_t out_features() const override { return q_.rows; }
+    void forward(const float* x, int64_t m, float* y) const override { mm_.gemm(x, static_cast<std::size_t>(m), y, 1); }
+    std::size_t weight_bytes() const override { return q_.stored_bytes(); }
+
+private:
+    quantized_tensor q_;
+    matmul mm_;
+};
+
+/// The tensors of a container as f32: quantized ones decoded, the others widened.
+class container_source : public weight_source {
+public:
+    explicit container_source(const container& c) : c_(c) {}
+    std::optional<std::vector<int64_t>> shape(const std::string& name) const override {
+        if (c_.is_quantized(name)) return std::vector<int64_t>{c_.meta(name).at("rows").as_int(), c_.meta(name).at("cols").as_int()};
+        const io::tensor_info* t = c_.file().find(name);
+        if (!t) return std::nullopt;
+        return t->shape;
+    }
+    std::vector<float> load_f32(const std::string& name) const override {
+        if (c_.is_quantized(name)) return decode(c_.load(name));
+        return io::to_f32(c_.file().view(name));
+    }
+
+private:
+    const container& c_;
+};
+
+struct model_options {
+    bool dequantized = false;  ///< container: run decode-then-f32 instead of the fused kernels
+    std::string fake_quant;    ///< checkpoint: codec spec ("polar:8", "rtn32:4", ...) applied to the selected linears
+    int threads = 0;           ///< for fake quantization
+};
+
+/// A loaded model and what its linear weights cost.
+struct loaded_model {
+    std::unique_ptr<llama_model> model;
+    std::string kind;             ///< "f32", "qamw (fused)", "qamw (dequantized)", "fake-quant polar:8"
+    double linear_bits = 0, linear_weights = 0;
+    double bpw() const { return linear_weights > 0 ? linear_bits / linear_weights : 32.0; }
+};
+
+/// True when `path` is a file whose safetensors metadata says format = qamw.
+inline bool is_container(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return false;
+    const std::string* f = io::safetensors_file::open(path).find_metadata("format");
+    return f && *f == "qamw";
+}
+
+inline loaded_model load_model(const std::string& path, const model_options& opt) {
+    loaded_model out;
+    if (is_container(path)) {
+        if (!opt.fake_quant.empty()) throw error(errc::invalid_argument, "--fake-quant applies to checkpoints, not containers");
+        container c = container::open(path);
+        auto cfg_bytes = c.embedded_file("config.json");
+        if (!cfg_bytes) throw error(errc::format, path + ": no embedded config.json");
+        llama_config cfg = parse_llama_config(
+            io::json::parse(std::string(cfg_bytes->begin(), cfg_bytes->end()), path + ": config.json"), path + ": config.json");
+        container_source src(c);
+        linear_factory dense = dense_factory(src);
+        linear_factory factory = [&](const std::string& name) -> std::unique_ptr<linear> {
+            if (!c.is_quantized(name)) return dense(name);
+            quantized_tensor q = c.load(name);
+            out.linear_bits += 8.0 * double(q.stored_bytes());
+            out.linear_weights += double(q.rows) * double(q.cols());
+            if (opt.dequantized) return std::make_unique<dense_linear>(decode(q), q.rows, q.cols());
+            return std::make_unique<qamw_linear>(std::move(q));
+        };
+        out.model = std::make_unique<llama_model>(cfg, src, factory);
+        out.kind = opt.dequantized ? "qamw (dequantized to f32)" : "qamw (fused kernels)";
+        return out;
+    }
+    llama_checkpoint m = llama_checkpoint::open(path);
+    checkpoint_source src(m.ckpt);
+    linear_factory dense = dense_factory(src);
+    linear_factory factory = dense;
+    out.kind = "f32";
+    if (!opt.fake_quant.empty()) {
+        baselines::codec_spec spec = baselines::parse_codec(opt.fake_quant);
+        factory = [&, spec](const std::string& name) -> std::unique_ptr<linear> {
+            auto shape = src.shape(name);
+            if (!shape || !tools::default_selected(name, *shape)) return dense(name);
+            std::vector<float> w = src.load_f32(name);
+            baselines::result r = baselines::reconstruct(spec, w.data(), (*shape)[0], (*shape)[1], nullptr, opt.threads);
+            out.linear_bits += r.bits;
+            out.linear_weights += double(w.size());
+            return std::make_unique<dense_linear>(std::move(r.w_hat), (*shape)[0], (*shape)[1]);
+        };
+        out.kind = "fake-quant " + baselines::to_string(spec);
+    }
+    out.model = std::make_unique<llama_model>(m.config, src, factory);
+    return out;
+}
+
+}  // namespace qamw::eval

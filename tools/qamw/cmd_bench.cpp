@@ -1,0 +1,145 @@
+// tools/qamw/cmd_bench.cpp — `qamw bench`: throughput of encode, decode, fused GEMV and GEMM beside the bandwidth bound
+// (a plain read of the same packed bytes) and the f32 / bf16 baselines of the same matrix, measured in one run.
+#include "commands.hpp"
+#include "common/bench_cases.hpp"
+
+#include <qamw/io/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+
+namespace qamw::cli {
+
+const command_spec bench_spec{
+    "qamw bench [--shapes RxC,...] [--bits K,...] [--threads N] [--reps N] [--json]",
+    "Medians over --reps runs (default 5) of: encode (M weights/s), decode to f32 (G weights/s), fused GEMV\n"
+    "(G weights/s and GB/s of packed codes), a plain read of the same packed bytes (GB/s: the bandwidth bound), Eigen\n"
+    "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
+    "(GFLOP/s). Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
+    {{"shapes", "LIST", "comma-separated RxC shapes"},
+     {"bits", "LIST", "comma-separated k values"},
+     {"threads", "N", "threads for every kernel (default 1)"},
+     {"reps", "N", "repetitions per measurement (default 5)"},
+     {"skip-gemm", "", "skip the GEMM measurements"},
+     {"json", "", "print one JSON object"}},
+    0,
+    0};
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string item; std::getline(ss, item, ',');)
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+/// Median wall time of `reps` calls of f, after one warm-up call.
+double median_seconds(int reps, const std::function<void()>& f) {
+    f();
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        f();
+        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+}  // namespace
+
+int run_bench(const args& a) {
+    const int threads = static_cast<int>(a.get_int("threads", 1)), reps = static_cast<int>(a.get_int("reps", 5));
+    if (reps < 1) throw error(errc::invalid_argument, "--reps must be >= 1");
+    std::vector<std::pair<std::int64_t, std::int64_t>> shapes;
+    for (const auto& s : split(a.get("shapes", "4096x4096,11008x4096,4096x11008"))) {
+        auto x = s.find('x');
+        char *e1 = nullptr, *e2 = nullptr;
+        long long r = x == std::string::npos ? 0 : std::strtoll(s.substr(0, x).c_str(), &e1, 10);
+        long long c = x == std::string::npos ? 0 : std::strtoll(s.substr(x + 1).c_str(), &e2, 10);
+        if (r < 1 || c < 1 || *e1 || *e2) throw error(errc::invalid_argument, "--shapes: '" + s + "' is not RxC");
+        shapes.emplace_back(r, c);
+    }
+    std::vector<int> ks;
+    for (const auto& s : split(a.get("bits", "7,8,11"))) ks.push_back(std::atoi(s.c_str()));
+    for (int k : ks) lm2d(k);  // validates k
+
+    // The machine's memory bandwidth: a plain read of 512 MB, far beyond every cache.
+    std::vector<std::uint8_t> big(std::size_t{512} << 20, 1);
+    const double membw = double(big.size()) / median_seconds(reps, [&] { tools::read_bytes(big.data(), big.size(), threads); }) / 1e9;
+    big = {};
+
+    io::json out = io::json::object();
+    out.set("isa", isa_name(active_kernels().id));
+    out.set("threads", threads);
+    out.set("reps", reps);
+    out.set("memory_read_gb_per_s", membw);
+    io::json& rows = out.set("results", io::json::array());
+    const bool json = a.has("json");
+    if (!json) {
+        std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
+                    isa_name(active_kernels().id), threads, reps, membw);
+        std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
+                    "gemv Gw/s", "gemv GB/s", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
+                    "f32 GF");
+    }
+    for (auto [r, c] : shapes) {
+        for (int k : ks) {
+            tools::bench_matrix m(r, c, k, threads);
+            const double W = m.weights(), B = double(m.packed_bytes());
+            auto x = tools::gaussian_vector(3, std::size_t(c));
+            std::vector<float> y(static_cast<std::size_t>(r));
+            params p;
+            p.bits = k;
+            p.threads = threads;
+            double t_enc = median_seconds(std::max(1, reps / 2), [&] { encode(m.w.data(), r, c, p); });
+            double t_dec = median_seconds(reps, [&] { decode(m.q, threads); });
+            double t_gemv = median_seconds(reps, [&] { m.mm->gemv(x.data(), y.data(), threads); });
+            double t_read = median_seconds(reps, [&] { tools::read_bytes(m.q.codes.data(), m.packed_bytes(), threads); });
+            double t_f32 = median_seconds(reps, [&] { tools::eigen_gemv(m, x.data(), y.data(), threads); });
+            double t_bf16 = median_seconds(reps, [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); });
+            io::json row = io::json::object();
+            row.set("rows", r);
+            row.set("cols", c);
+            row.set("bits", k);
+            row.set("bpw", m.q.bits_per_weight());
+            row.set("encode_mweights_per_s", W / t_enc / 1e6);
+            row.set("decode_gweights_per_s", W / t_dec / 1e9);
+            row.set("gemv_gweights_per_s", W / t_gemv / 1e9);
+            row.set("gemv_packed_gb_per_s", B / t_gemv / 1e9);
+            row.set("read_packed_gb_per_s", B / t_read / 1e9);
+            row.set("eigen_f32_gemv_gweights_per_s", W / t_f32 / 1e9);
+            row.set("bf16_gemv_gweights_per_s", W / t_bf16 / 1e9);
+            double gf[4] = {0, 0, 0, 0};
+            if (!a.has("skip-gemm")) {
+                int i = 0;
+                for (std::size_t n : {16, 128}) {
+                    auto X = tools::gaussian_vector(4, n * std::size_t(c));
+                    std::vector<float> Y(n * std::size_t(r));
+                    int gr = std::max(1, reps / 2);
+                    gf[i++] = 2.0 * double(n) * W / median_seconds(gr, [&] { m.mm->gemm(X.data(), n, Y.data(), threads); }) / 1e9;
+                    gf[i++] = 2.0 * double(n) * W / median_seconds(gr, [&] { tools::eigen_gemm(m, X.data(), n, Y.data(), threads); }) / 1e9;
+                }
+                row.set("gemm16_gflops", gf[0]);
+                row.set("eigen_gemm16_gflops", gf[1]);
+                row.set("gemm128_gflops", gf[2]);
+                row.set("eigen_gemm128_gflops", gf[3]);
+            }
+            rows.push_back(row);
+            if (!json)
+                std::printf("%5lldx%-5lld %3d %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.1f %8.1f %8.1f %8.1f\n",
+                            static_cast<long long>(r), static_cast<long long>(c), k, W / t_enc / 1e6, W / t_dec / 1e9,
+                            W / t_gemv / 1e9, B / t_gemv / 1e9, B / t_read / 1e9, W / t_f32 / 1e9, W / t_bf16 / 1e9,
+                            gf[0], gf[1], gf[2], gf[3]);
+        }
+    }
+    if (json) std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+}
+
+}  // namespace qamw::cli

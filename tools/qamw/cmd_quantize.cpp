@@ -1,0 +1,100 @@
+// tools/qamw/cmd_quantize.cpp — `qamw quantize`: a Hugging Face checkpoint → one .qamw.safetensors container.
+#include "commands.hpp"
+#include "common/quantize_model.hpp"
+
+#include <qamw/io/json.hpp>
+
+#include <cstdio>
+
+namespace qamw::cli {
+
+const command_spec quantize_spec{
+    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K] [--block B] [--include RE] [--exclude RE] [--threads N] [--json]",
+    "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
+    "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
+    "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
+    "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
+    {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)"},
+     {"bits-per-pair", "K", "k directly, 4..12"},
+     {"block", "B", "Hadamard block, power of two 32..4096 (default 256)"},
+     {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)"},
+     {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
+     {"exclude", "RE", "never quantize tensors whose name matches RE"},
+     {"threads", "N", "worker threads (default 0 = all cores)"},
+     {"json", "", "print one JSON object instead of the table"}},
+    2,
+    2};
+
+int run_quantize(const args& a) {
+    tools::quantize_options opt;
+    if (a.has("bpw") && a.has("bits-per-pair")) throw error(errc::invalid_argument, "give --bpw or --bits-per-pair, not both");
+    opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11))
+                                            : tools::bits_for_bpw(a.get_double("bpw", 5.5));
+    opt.codec.block = static_cast<int>(a.get_int("block", 256));
+    if (a.has("seed")) {
+        std::string s = a.get("seed");
+        char* end = nullptr;
+        opt.codec.seed = std::strtoull(s.c_str(), &end, 0);
+        if (s.empty() || *end) throw error(errc::invalid_argument, "--seed: expected an integer, got '" + s + "'");
+    }
+    opt.codec.threads = static_cast<int>(a.get_int("threads", 0));
+    opt.select.include = a.get("include");
+    opt.select.exclude = a.get("exclude");
+    lm2d(opt.codec.bits);
+    make_block_layout(32, opt.codec.block);  // validate k and B before reading anything
+
+    io::checkpoint ck = io::checkpoint::open(a.positional[0]);
+    const std::string& out = a.positional[1];
+    progress bar("quantize", double(ck.names().size()), "tensors");
+    tools::quantize_report rep = tools::quantize_checkpoint(
+        ck, out, opt, [&](std::size_t done, std::size_t, std::size_t bytes, const std::string& name) {
+            bar.update(double(done), double(bytes), name);
+        });
+
+    if (a.has("json")) {
+        io::json j = io::json::object();
+        j.set("input", a.positional[0]);
+        j.set("output", out);
+        j.set("bits_per_pair", opt.codec.bits);
+        j.set("block", opt.codec.block);
+        j.set("input_bytes", static_cast<std::int64_t>(rep.input_bytes));
+        j.set("output_bytes", static_cast<std::int64_t>(rep.output_bytes));
+        j.set("bpw_quantized", rep.bpw_quantized());
+        j.set("bpw_file", rep.bpw_file());
+        j.set("seconds", rep.seconds);
+        j.set("threads", resolve_threads(opt.codec.threads));
+        io::json& ts = j.set("tensors", io::json::array());
+        for (const auto& t : rep.tensors) {
+            io::json r = io::json::object();
+            r.set("name", t.name);
+            io::json& shape = r.set("shape", io::json::array());
+            for (auto d : t.shape) shape.push_back(d);
+            r.set("quantized", t.quantized);
+            if (t.quantized) {
+                r.set("bpw", t.bpw);
+                r.set("relative_mse", t.rel_mse);
+                r.set("sqnr_db", tools::sqnr_db(t.rel_mse));
+            }
+            r.set("bytes", static_cast<std::int64_t>(t.bytes_out));
+            r.set("seconds", t.seconds);
+            ts.push_back(r);
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("%-48s %13s %7s %10s %8s %8s\n", "tensor", "shape", "bpw", "rel. MSE", "SQNR dB", "seconds");
+    for (const auto& t : rep.tensors) {
+        if (!t.quantized) continue;
+        std::string shape = std::to_string(t.shape[0]) + "x" + std::to_string(t.shape[1]);
+        std::printf("%-48s %13s %7.3f %10.3e %8.2f %8.2f\n", t.name.c_str(), shape.c_str(), t.bpw, t.rel_mse,
+                    tools::sqnr_db(t.rel_mse), t.seconds);
+    }
+    std::printf("\n%s -> %s\n", a.positional[0].c_str(), out.c_str());
+    std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %d, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,
+                100.0 * double(rep.output_bytes) / double(rep.input_bytes), opt.codec.bits, opt.codec.block);
+    std::printf("average bpw: %.4f over quantized weights (%zu), %.4f over the whole file; wall time %.2f s on %d threads\n",
+                rep.bpw_quantized(), rep.quantized_weights, rep.bpw_file(), rep.seconds, resolve_threads(opt.codec.threads));
+    return 0;
+}
+
+}  // namespace qamw::cli

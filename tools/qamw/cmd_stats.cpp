@@ -1,0 +1,95 @@
+// tools/qamw/cmd_stats.cpp — `qamw stats`: per-input-channel activation statistics of every linear layer of a Llama
+// checkpoint over calibration tokens (file layout and definitions: tools/eval/act_stats.hpp).
+#include "commands.hpp"
+
+#include <eval/act_stats.hpp>
+#include <eval/perplexity.hpp>
+#include <qamw/io/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+
+namespace qamw::cli {
+
+const command_spec stats_spec{
+    "qamw stats MODEL --tokens FILE --out STATS [--ctx N] [--max-tokens N] [--threads N] [--json]",
+    "One f32 forward pass of MODEL (a Hugging Face LlamaForCausalLM directory) over calibration tokens FILE\n"
+    "(little-endian int32, windows of N tokens with BOS first), recording for the input of every linear layer the\n"
+    "per-channel mean |x| and mean x^2. STATS is a safetensors file: <weight>.mean_abs and <weight>.mean_sq, F32\n"
+    "[in_features], metadata <weight>.tokens and format=qamw-act-stats. Use calibration text, never evaluation text.",
+    {
+        {"tokens", "FILE", "calibration token ids, little-endian int32 (required)"},
+        {"out", "STATS", "output safetensors file (required)"},
+        {"ctx", "N", "window length in tokens (default 512)"},
+        {"max-tokens", "N", "use at most N tokens (whole windows; default: the whole file)"},
+        {"threads", "N", "worker threads, one window each at a time (default: all cores)"},
+        {"json", "", "print one JSON object instead of the summary"},
+    },
+    1,
+    1};
+
+int run_stats(const args& a) {
+    if (a.has("help")) {
+        print_help(stats_spec);
+        return 0;
+    }
+    if (!a.has("tokens")) throw error(errc::invalid_argument, "--tokens FILE is required (see --help)");
+    if (!a.has("out")) throw error(errc::invalid_argument, "--out STATS is required (see --help)");
+    const std::string model_path = a.positional.at(0), tokens_path = a.get("tokens"), out_path = a.get("out");
+    const int64_t n_ctx = a.get_int("ctx", 512);
+    const int64_t max_tokens = a.get_int("max-tokens", 0);
+    const long threads = a.get_int("threads", 0);
+    if (n_ctx < 1) throw error(errc::invalid_argument, "--ctx must be at least 1");
+    if (a.has("max-tokens") && max_tokens < n_ctx)
+        throw error(errc::invalid_argument, "--max-tokens must be at least one window (--ctx)");
+    if (threads < 0 || threads > 4096) throw error(errc::invalid_argument, "--threads must be in 0 … 4096");
+    Eigen::setNbThreads(1);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    eval::llama_checkpoint ck = eval::llama_checkpoint::open(model_path);
+    eval::checkpoint_source src(ck.ckpt);
+    eval::act_stats_collector collector;
+    eval::llama_model model(ck.config, src, eval::observe_inputs(eval::dense_factory(src), collector.observer()));
+    const std::vector<int32_t> tokens = eval::read_tokens(tokens_path);
+    const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    int64_t total = int64_t(tokens.size()) / n_ctx;
+    if (max_tokens > 0) total = std::min(total, max_tokens / n_ctx);
+    progress bar("stats", double(total), "windows");
+    const auto t1 = std::chrono::steady_clock::now();
+    eval::act_stats s = collector.collect(model, tokens, n_ctx, max_tokens, int(threads), [&](int64_t done, int64_t) {
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+        char rate[48];
+        std::snprintf(rate, sizeof rate, "%.0f tokens/s", sec > 0 ? double(done * n_ctx) / sec : 0.0);
+        bar.update(double(done), double(done * n_ctx * 4), rate);  // bytes: of token ids read
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    eval::write_act_stats(out_path, s);
+
+    const int64_t rows = s.windows * s.n_ctx;
+    if (a.has("json")) {
+        io::json j = io::json::object();
+        j.set("command", "stats");
+        j.set("model", model_path);
+        j.set("tokens_file", tokens_path);
+        j.set("out", out_path);
+        j.set("n_ctx", s.n_ctx);
+        j.set("windows", s.windows);
+        j.set("tokens", rows);
+        j.set("layers", uint64_t(s.layers.size()));
+        j.set("seconds", seconds);
+        j.set("load_seconds", load_seconds);
+        j.set("tokens_per_second", seconds > 0 ? double(rows) / seconds : 0.0);
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("model      %s (%lld layers)\n", model_path.c_str(), (long long)ck.config.num_hidden_layers);
+    std::printf("tokens     %s: %lld windows of %lld = %lld tokens\n", tokens_path.c_str(), (long long)s.windows,
+                (long long)s.n_ctx, (long long)rows);
+    std::printf("recorded   %zu linear inputs in %.1f s (%.0f tokens/s)\n", s.layers.size(), seconds,
+                seconds > 0 ? double(rows) / seconds : 0.0);
+    std::printf("wrote      %s\n", out_path.c_str());
+    return 0;
+}
+
+}  // namespace qamw::cli
