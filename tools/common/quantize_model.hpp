@@ -2,8 +2,11 @@
 // `qamw demo`). Peak memory: one tensor as f32 plus its decoded copy and its codes, beside the mapped input.
 #pragma once
 
+#include "common/awq.hpp"
+#include "common/imatrix.hpp"
 #include "common/metrics.hpp"
 #include "common/selection.hpp"
+#include "eval/act_stats.hpp"
 
 #include <qamw/container.hpp>
 #include <qamw/io/safetensors.hpp>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -122,6 +126,81 @@ inline quantize_report quantize_checkpoint(
     rep.output_bytes = static_cast<std::size_t>(std::filesystem::file_size(out));
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     return rep;
+}
+
+/// Per-input-channel activation statistics by weight name: from `qamw stats` (mean|x| and E[x²]) or from a llama.cpp
+/// imatrix (E[x²] only; √E[x²] stands in for mean|x|).
+struct activation_stats {
+    std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> by_weight;  ///< name → (mean_abs, mean_sq)
+
+    static activation_stats from_act_stats(const std::string& path) {
+        activation_stats a;
+        for (auto& [name, st] : eval::read_act_stats(path).layers) a.by_weight[name] = {st.mean_abs, st.mean_sq};
+        return a;
+    }
+    static activation_stats from_imatrix(const std::string& path, const io::checkpoint& ck) {
+        activation_stats a;
+        auto cols = [&](const std::string& name) -> std::int64_t {
+            const io::tensor_info* t = ck.find(name);
+            return t && t->shape.size() == 2 ? t->shape[1] : -1;
+        };
+        for (auto& st : imatrix_to_stats(read_imatrix(path), path, cols)) a.by_weight[st.weight] = {st.mean_abs, st.mean_sq};
+        return a;
+    }
+};
+
+/// The activation-aware scales chosen for a model: per weight, and the search result per group of weights that read
+/// the same input (q/k/v, gate/up).
+struct awq_plan {
+    std::map<std::string, std::vector<float>> scales;  ///< weight name → s (absent when the best α is 0)
+    struct group {
+        std::string key;
+        std::vector<std::string> members;
+        double alpha = 0, err_plain = 0, err_best = 0;
+    };
+    std::vector<group> groups;
+};
+
+/// Searches α per group of selected weights (tools/common/awq.hpp) with the codec parameters the model will be
+/// encoded with. Weights without statistics are left unscaled. Memory: one group's weights at a time.
+inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, const activation_stats& stats,
+                         const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {}) {
+    std::map<std::string, std::vector<std::string>> members;
+    std::vector<std::string> order;
+    for (const std::string& name : ck.names()) {
+        const io::tensor_info* t = ck.find(name);
+        if (!opt.select(name, t->shape) || !stats.by_weight.count(name)) continue;
+        std::string key = awq_group_key(name);
+        if (!members.count(key)) order.push_back(key);
+        members[key].push_back(name);
+    }
+    awq_plan plan;
+    for (std::size_t g = 0; g < order.size(); ++g) {
+        const auto& names = members[order[g]];
+        const auto& st = stats.by_weight.at(names[0]);
+        std::vector<std::vector<float>> w;
+        std::vector<const float*> ptrs;
+        std::vector<std::int64_t> rows;
+        const std::int64_t cols = ck.find(names[0])->shape[1];
+        for (const auto& n : names) {
+            if (ck.find(n)->shape[1] != cols)
+                throw error(errc::format, "tensors '" + names[0] + "' and '" + n + "' share an input but differ in width");
+            w.push_back(io::to_f32(ck.view(n)));
+            rows.push_back(ck.find(n)->shape[0]);
+        }
+        for (const auto& v : w) ptrs.push_back(v.data());
+        awq_result r;
+        try {
+            r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec);
+        } catch (const error& e) {
+            throw error(e.code(), "activation-aware search for '" + names[0] + "': " + e.what());
+        }
+        for (const auto& n : names)
+            if (!r.scales.empty()) plan.scales[n] = r.scales;
+        plan.groups.push_back({order[g], names, r.alpha, r.err_plain, r.err_best});
+        if (progress) progress(g + 1, order.size(), order[g]);
+    }
+    return plan;
 }
 
 /// k for a --bpw value: 3.5 → 7, 4 → 8, 5.5 → 11 (twice the rate, which must be an integer in [4, 12]).

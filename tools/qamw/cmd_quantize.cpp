@@ -5,19 +5,26 @@
 #include <qamw/io/json.hpp>
 
 #include <cstdio>
+#include <optional>
 
 namespace qamw::cli {
 
 const command_spec quantize_spec{
-    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K] [--block B] [--include RE] [--exclude RE] [--threads N] [--json]",
+    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K] [--block B] [--act-stats FILE | --imatrix FILE]\n"
+    "              [--include RE] [--exclude RE] [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
     "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
+    "With --act-stats (written by `qamw stats`) or --imatrix (llama.cpp's legacy imatrix.dat), each group of weights\n"
+    "that reads one input (q/k/v, gate/up, o, down) gets activation-aware column scales s = mean|x|^alpha, alpha\n"
+    "searched on 0, 0.05, ..., 1 to minimise sum_j E[x_j^2] ||W_:j - What_:j||^2 through the codec.\n"
     "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
     {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)"},
      {"bits-per-pair", "K", "k directly, 4..12"},
      {"block", "B", "Hadamard block, power of two 32..4096 (default 256)"},
      {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)"},
+     {"act-stats", "FILE", "activation statistics from `qamw stats` (calibration tokens only)"},
+     {"imatrix", "FILE", "llama.cpp importance matrix (legacy imatrix.dat) instead of --act-stats"},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
      {"exclude", "RE", "never quantize tensors whose name matches RE"},
      {"threads", "N", "worker threads (default 0 = all cores)"},
@@ -45,6 +52,21 @@ int run_quantize(const args& a) {
 
     io::checkpoint ck = io::checkpoint::open(a.positional[0]);
     const std::string& out = a.positional[1];
+    if (a.has("act-stats") && a.has("imatrix")) throw error(errc::invalid_argument, "give --act-stats or --imatrix, not both");
+    tools::awq_plan awq;
+    if (a.has("act-stats") || a.has("imatrix")) {
+        tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
+                                                        : tools::activation_stats::from_imatrix(a.get("imatrix"), ck);
+        std::optional<progress> search;
+        awq = tools::plan_awq(ck, opt, st, [&](std::size_t done, std::size_t total, const std::string& key) {
+            if (!search) search.emplace("awq search", double(total), "groups");
+            search->update(double(done), 0, key);
+        });
+        opt.scales = [&awq](const std::string& name) -> const std::vector<float>* {
+            auto it = awq.scales.find(name);
+            return it == awq.scales.end() ? nullptr : &it->second;
+        };
+    }
     progress bar("quantize", double(ck.names().size()), "tensors");
     tools::quantize_report rep = tools::quantize_checkpoint(
         ck, out, opt, [&](std::size_t done, std::size_t, std::size_t bytes, const std::string& name) {
@@ -63,6 +85,15 @@ int run_quantize(const args& a) {
         j.set("bpw_file", rep.bpw_file());
         j.set("seconds", rep.seconds);
         j.set("threads", resolve_threads(opt.codec.threads));
+        io::json& groups = j.set("awq", io::json::array());
+        for (const auto& g : awq.groups) {
+            io::json r = io::json::object();
+            r.set("group", g.key);
+            r.set("alpha", g.alpha);
+            r.set("proxy_error_plain", g.err_plain);
+            r.set("proxy_error_scaled", g.err_best);
+            groups.push_back(r);
+        }
         io::json& ts = j.set("tensors", io::json::array());
         for (const auto& t : rep.tensors) {
             io::json r = io::json::object();
@@ -88,6 +119,15 @@ int run_quantize(const args& a) {
         std::string shape = std::to_string(t.shape[0]) + "x" + std::to_string(t.shape[1]);
         std::printf("%-48s %13s %7.3f %10.3e %8.2f %8.2f\n", t.name.c_str(), shape.c_str(), t.bpw, t.rel_mse,
                     tools::sqnr_db(t.rel_mse), t.seconds);
+    }
+    if (!awq.groups.empty()) {
+        double plain = 0, best = 0;
+        std::printf("\n%-44s %6s %14s\n", "activation-aware group", "alpha", "error ratio");
+        for (const auto& g : awq.groups) {
+            std::printf("%-44s %6.2f %14.4f\n", g.key.c_str(), g.alpha, g.err_plain > 0 ? g.err_best / g.err_plain : 1.0);
+            plain += g.err_plain, best += g.err_best;
+        }
+        std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
     }
     std::printf("\n%s -> %s\n", a.positional[0].c_str(), out.c_str());
     std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %d, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,
