@@ -1,98 +1,119 @@
-// tools/qamw/cmd_demo.cpp — `qamw demo`: the main job in one command. Quantizes every linear weight of a model
-// (default: the vendored stories260K) at 3.5, 4 and 5.5 bits per weight and reports, per rate, the size, the true bpw,
-// the reconstruction quality, and encode / decode speed.
+// tools/qamw/cmd_demo.cpp — `qamw demo`: the main job in one command. Quantizes a model (default: the vendored
+// stories260K) into containers at 3.5, 4 and 5.5 bits per weight and reports, per rate, size, true bpw, reconstruction
+// error, quantization speed and — when a token file is at hand — perplexity, KL divergence against the f32 model and
+// top-1 agreement, with the quantized model running through the fused kernels.
 #include "commands.hpp"
-#include "common/metrics.hpp"
-#include "common/selection.hpp"
+#include "common/quantize_model.hpp"
 
-#include <qamw/codec.hpp>
+#include <eval/model_loader.hpp>
+#include <eval/perplexity.hpp>
 #include <qamw/io/json.hpp>
-#include <qamw/io/safetensors.hpp>
 
-#include <chrono>
 #include <cstdio>
+#include <filesystem>
+
+#include <unistd.h>
 
 namespace qamw::cli {
 
 const command_spec demo_spec{
-    "qamw demo [MODEL] [--threads N] [--json]",
-    "Quantizes the linear weights of MODEL (a Hugging Face checkpoint directory or .safetensors file; default: the\n"
-    "vendored stories260K) at k = 7, 8 and 11 bits per pair (3.5, 4 and 5.5 bits per weight) in memory and reports\n"
-    "size, true bits per weight, relative MSE and SQNR of the reconstruction, and encode / decode throughput.",
-    {{"threads", "N", "worker threads (default 0 = all cores)"}, {"json", "", "print one JSON object"}},
+    "qamw demo [MODEL] [--tokens FILE] [--ctx N] [--threads N] [--json]",
+    "Quantizes the linear weights of MODEL (a Hugging Face checkpoint; default: the vendored stories260K) into\n"
+    "containers at k = 7, 8 and 11 bits per pair (3.5, 4 and 5.5 bits per weight) and reports size, true bits per\n"
+    "weight, relative MSE and SQNR of the reconstruction and quantization speed. With a token file (default for the\n"
+    "vendored model: ../shared/data/tokens/tinystories-valid.tok512.i32 when present) it also evaluates f32 and each\n"
+    "container (fused kernels): PPL, delta PPL, mean KL divergence against f32, top-1 agreement, tokens/s.",
+    {{"tokens", "FILE", "token ids (little-endian int32) for the quality evaluation"},
+     {"ctx", "N", "evaluation window (default 256)"},
+     {"threads", "N", "worker threads (default 0 = all cores)"},
+     {"json", "", "print one JSON object"}},
     0,
     1};
 
 int run_demo(const args& a) {
-    using clock = std::chrono::steady_clock;
-    std::string model = a.positional.empty() ? QAMW_DEFAULT_MODEL_DIR : a.positional[0];
-    int threads = static_cast<int>(a.get_int("threads", 0));
-    io::checkpoint ck = io::checkpoint::open(model);
+    namespace fs = std::filesystem;
+    const bool default_model = a.positional.empty();
+    const std::string model = default_model ? QAMW_DEFAULT_MODEL_DIR : a.positional[0];
+    std::string tokens = a.get("tokens");
+    if (tokens.empty() && default_model && fs::exists(QAMW_DEFAULT_TOKENS)) tokens = QAMW_DEFAULT_TOKENS;
+    const int threads = static_cast<int>(a.get_int("threads", 0));
     const bool json = a.has("json");
+    io::checkpoint ck = io::checkpoint::open(model);
+    fs::path tmp = fs::temp_directory_path() / ("qamw_demo_" + std::to_string(::getpid()));
+    fs::create_directories(tmp);
+    struct cleanup {
+        fs::path p;
+        ~cleanup() { std::error_code ec; fs::remove_all(p, ec); }
+    } guard{tmp};
 
-    struct tensor {
-        std::string name;
-        std::int64_t rows, cols;
-        std::vector<float> w;
-    };
-    std::vector<tensor> tensors;
-    std::size_t weights = 0, source_bytes = 0;
-    for (const std::string& name : ck.names()) {
-        const io::tensor_info* t = ck.find(name);
-        if (!tools::default_selected(name, t->shape)) continue;
-        tensors.push_back({name, t->shape[0], t->shape[1], io::to_f32(ck.view(name))});
-        weights += tensors.back().w.size();
-        source_bytes += t->end - t->begin;
+    eval::eval_options eo;
+    eo.n_ctx = a.get_int("ctx", 256);
+    eo.threads = threads;
+    std::vector<std::int32_t> ids;
+    std::optional<eval::eval_result> f32;
+    if (!tokens.empty()) {
+        ids = eval::read_tokens(tokens);
+        eval::loaded_model m = eval::load_model(model, {});
+        eo.save_base = true;
+        f32 = eval::evaluate_perplexity(*m.model, ids, eo);
+        eo.save_base = false;
     }
-    if (tensors.empty()) throw error(errc::format, model + ": no linear weights to quantize");
 
     io::json out = io::json::object();
     out.set("model", model);
     out.set("isa", isa_name(active_kernels().id));
-    out.set("linear_weights", static_cast<std::int64_t>(weights));
-    out.set("source_bytes", static_cast<std::int64_t>(source_bytes));
+    if (!tokens.empty()) out.set("tokens", tokens), out.set("f32_ppl", f32->ppl);
     io::json& rates = out.set("rates", io::json::array());
     if (!json) {
-        std::printf("qamw demo: %s\n%zu linear weights in %zu tensors (%.2f MB as stored), kernels: %s\n\n", model.c_str(),
-                    weights, tensors.size(), source_bytes / 1e6, isa_name(active_kernels().id));
-        std::printf("%3s %8s %10s %10s %11s %9s %14s %14s\n", "k", "bpw", "bytes", "vs f32", "rel. MSE", "SQNR dB",
-                    "encode Mw/s", "decode Mw/s");
+        std::printf("qamw demo: %s (kernels: %s)\n", model.c_str(), isa_name(active_kernels().id));
+        if (f32)
+            std::printf("f32: PPL %.4f on %s (%lld windows of %lld)\n", f32->ppl, tokens.c_str(),
+                        static_cast<long long>(f32->windows), static_cast<long long>(f32->n_ctx));
+        std::printf("\n%3s %7s %10s %8s %10s %8s %10s", "k", "bpw", "bytes", "vs src", "rel. MSE", "SQNR dB", "quant s");
+        if (f32) std::printf(" %9s %8s %9s %7s %9s", "PPL", "dPPL %", "KLD", "top-1", "tok/s");
+        std::printf("\n");
     }
     for (int k : {7, 8, 11}) {
-        params p;
-        p.bits = k;
-        p.threads = threads;
-        double enc_s = 0, dec_s = 0, err = 0, sig = 0;
-        std::size_t bytes = 0;
-        for (const tensor& t : tensors) {
-            auto t0 = clock::now();
-            quantized_tensor q = encode(t.w.data(), t.rows, t.cols, p);
-            auto t1 = clock::now();
-            std::vector<float> d = decode(q, threads);
-            auto t2 = clock::now();
-            enc_s += std::chrono::duration<double>(t1 - t0).count();
-            dec_s += std::chrono::duration<double>(t2 - t1).count();
-            bytes += q.stored_bytes();
-            double rel = tools::relative_mse(t.w, d), energy = 0;
-            for (float v : t.w) energy += double(v) * v;
-            err += rel * energy, sig += energy;
-        }
-        double rel = err / sig, bpw = 8.0 * double(bytes) / double(weights);
+        tools::quantize_options opt;
+        opt.codec.bits = k;
+        opt.codec.threads = threads;
+        const std::string file = (tmp / ("k" + std::to_string(k) + ".qamw.safetensors")).string();
+        tools::quantize_report rep = tools::quantize_checkpoint(ck, file, opt);
+        double err = 0, n = 0, bytes = double(rep.quantized_bytes);
+        for (const auto& t : rep.tensors)
+            if (t.quantized) err += t.rel_mse * double(t.shape[0] * t.shape[1]), n += double(t.shape[0] * t.shape[1]);
+        const double rel = n > 0 ? err / n : 0;
         io::json r = io::json::object();
         r.set("bits_per_pair", k);
-        r.set("bpw", bpw);
-        r.set("bytes", static_cast<std::int64_t>(bytes));
+        r.set("bpw", rep.bpw_quantized());
+        r.set("quantized_bytes", static_cast<std::int64_t>(rep.quantized_bytes));
+        r.set("file_bytes", static_cast<std::int64_t>(rep.output_bytes));
         r.set("relative_mse", rel);
         r.set("sqnr_db", tools::sqnr_db(rel));
-        r.set("encode_mweights_per_s", weights / enc_s / 1e6);
-        r.set("decode_mweights_per_s", weights / dec_s / 1e6);
+        r.set("quantize_seconds", rep.seconds);
+        std::optional<eval::eval_result> q;
+        if (f32) {
+            eval::loaded_model m = eval::load_model(file, {});
+            eo.compare = &f32->base;
+            q = eval::evaluate_perplexity(*m.model, ids, eo);
+            r.set("ppl", q->ppl);
+            r.set("delta_ppl_percent", 100 * (q->ppl / f32->ppl - 1));
+            r.set("kld_mean", q->kld->mean);
+            r.set("top1_agreement", q->kld->top1);
+            r.set("tokens_per_second", q->tokens_per_second);
+        }
         rates.push_back(r);
-        if (!json)
-            std::printf("%3d %8.3f %10zu %9.1f%% %11.3e %9.2f %14.1f %14.1f\n", k, bpw, bytes,
-                        100.0 * double(bytes) / (4.0 * double(weights)), rel, tools::sqnr_db(rel), weights / enc_s / 1e6,
-                        weights / dec_s / 1e6);
+        if (!json) {
+            std::printf("%3d %7.3f %10zu %7.1f%% %10.3e %8.2f %10.2f", k, rep.bpw_quantized(), rep.quantized_bytes,
+                        100.0 * bytes / double(rep.quantized_weights * 4), rel, tools::sqnr_db(rel), rep.seconds);
+            if (q)
+                std::printf(" %9.4f %+8.2f %9.5f %7.4f %9.0f", q->ppl, 100 * (q->ppl / f32->ppl - 1), q->kld->mean,
+                            q->kld->top1, q->tokens_per_second);
+            std::printf("\n");
+        }
     }
     if (json) std::printf("%s\n", out.dump(2).c_str());
+    else std::printf("\nbytes: codes + side information of the quantized linear weights; vs src: against those weights in f32.\n");
     return 0;
 }
 
