@@ -2,13 +2,16 @@
 """Regenerates the measured part of docs/PERFORMANCE.md (between the generated: markers): runs `qamw bench --json` on 1 and 2 threads (all measurements of one table come
 from one run, side by side) and writes the tables with the machine, ISA and memory bandwidth.
 
-usage: python3 scripts/performance_doc.py [path/to/qamw] [--reps N]
+usage: python3 scripts/performance_doc.py [path/to/qamw] [--reps N] [--shapes RxC,...] [--bits K,...]
 """
-import json, platform, subprocess, sys
+import json, os, platform, subprocess, sys
 
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
-exe = args[0] if args else "build/tools/qamw"
-reps = sys.argv[sys.argv.index("--reps") + 1] if "--reps" in sys.argv else "5"
+def opt(name, default):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+exe = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "build/tools/qamw"
+reps = opt("--reps", "5")
+extra = ["--shapes", opt("--shapes", "4096x4096,11008x4096,4096x11008"), "--bits", opt("--bits", "7,8,11")]
 
 def cpu_name():
     for line in open("/proc/cpuinfo"):
@@ -16,9 +19,10 @@ def cpu_name():
             return line.split(":", 1)[1].strip()
     return platform.processor()
 
+load = os.getloadavg()
 runs = []
 for t in ("1", "2"):
-    cmd = [exe, "bench", "--threads", t, "--reps", reps, "--json"]
+    cmd = [exe, "bench", "--threads", t, "--reps", reps, *extra, "--json"]
     runs.append((" ".join(cmd), json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)))
 
 out = [f"Machine: {cpu_name()}, {platform.machine()}, kernels `{runs[0][1]['isa']}` (runtime dispatch). Medians of {reps} runs.",

@@ -13,15 +13,28 @@ ap.add_argument("--windows", type=int, default=150, help="windows of house-a per
 ap.add_argument("--qamw", default="build/tools/qamw")
 ap.add_argument("--shared", default="../shared")
 ap.add_argument("--threads", default="2")
+ap.add_argument("--tmp", help="work directory; results of commands already run there are reused")
+ap.add_argument("--skip", action="append", default=[], help="skip a token file by name, e.g. wikitext2")
 args = ap.parse_args()
-tmp = tempfile.mkdtemp(prefix="qamw_results_")
+tmp = args.tmp or tempfile.mkdtemp(prefix="qamw_results_")
+os.makedirs(tmp, exist_ok=True)
 commands = []
 
 def run(cmd):
     cmd = [str(c) for c in cmd]
-    print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    commands.append(" ".join(cmd).replace(tmp, "$TMP"))
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    line = " ".join(cmd)
+    commands.append(line.replace(tmp, "$TMP"))
+    cache = os.path.join(tmp, "cache-%08x.json" % (hash_of(line)))
+    if os.path.exists(cache):
+        return json.load(open(cache))
+    print("+", line, file=sys.stderr, flush=True)
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    json.dump(out, open(cache, "w"))
+    return out
+
+def hash_of(s):
+    import zlib
+    return zlib.crc32(s.encode())
 
 S = args.shared
 models = [
@@ -53,6 +66,8 @@ for name, path, ctx, windows, calib, token_files in models:
         for spec, fam in ((f"polar:{k}", "polar"), (scalar, "scalar"), (rtn, "rtn128")):
             variants.append((spec, fam, path, ["--fake-quant", spec], None))
     for tok_name, tok in token_files:
+        if tok_name in args.skip:
+            continue
         base = f"{tmp}/{name}.{tok_name}.base"
         f32 = run([args.qamw, "eval", path, "--tokens", tok, "--ctx", ctx, *win, "--threads", args.threads,
                    "--save-base", base, "--json"])
@@ -97,6 +112,9 @@ out = ["# Results: quality at a given size", "",
        "on their reconstructed weights (`--fake-quant`).", ""]
 for name, _, _, _, _, token_files in models:
     for tok_name, _ in token_files:
+        if tok_name in args.skip:
+            out += [f"## {name} · {tok_name}", "", "Not measured in this run (`--skip " + tok_name + "`).", ""]
+            continue
         out += [f"## {name} · {tok_name}", "", "| codec | bpw | PPL | ΔPPL % | mean KLD | top-1 |", "|---|---|---|---|---|---|"]
         for r in rows:
             if r["model"] == name and r["tokens"] == tok_name:
