@@ -203,10 +203,10 @@ int main(int argc, char** argv) {
         // Budget: the cost of a step grows with N. Up to k = 9: 300 steps on a 1/12-spacing grid. Above: 120
         // over-relaxed steps (×1.7, which speeds up the slow collective modes) on a 1/8-spacing grid, then plain
         // steps on a 1/16-spacing grid, which remove the centroid bias of the coarse grid (measured by Monte Carlo at
-        // k = 11: 2.0308 → 2.0258 × 2^-k with 20 fine steps; k = 12 reaches 2.0301, just above issue #2's 2.03:
-        // it needs more fine steps). k = 12 takes about 15 minutes on two idle cores.
+        // k = 11: 2.0308 → 2.0258 × 2^-k with 20 fine steps; k = 12 reached only 2.0301 with 20, so it gets 60).
+        // k = 12 takes about 30 minutes on two idle cores.
         const bool large = k >= 10;
-        const int iterations = large ? 120 : 300, fine = large ? 20 : 0;
+        const int iterations = large ? 120 : 300, fine = k == 12 ? 60 : large ? 20 : 0;
         const double relax = large ? 1.7 : 1.0;
         std::size_t n = std::size_t{1} << k;
         trainer t(n, k <= 9 ? 12.0 : 8.0);

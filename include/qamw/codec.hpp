@@ -62,8 +62,9 @@ struct quantized_tensor {
 
 namespace detail {
 
+/// A weight matrix holds at most 2^40 elements (and so at most 2^40 columns).
 inline void check_shape(std::int64_t rows, std::int64_t cols) {
-    if (rows < 0 || cols < 1 || rows > (std::int64_t{1} << 40) / cols)
+    if (rows < 0 || cols < 1 || cols > (std::int64_t{1} << 40) || rows > (std::int64_t{1} << 40) / cols)
         throw error(errc::invalid_argument,
                     "shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is not a valid weight matrix");
 }
@@ -187,14 +188,14 @@ inline quantized_tensor encode(const float* w, std::int64_t rows, std::int64_t c
 }
 
 namespace detail {
-/// Codes of row i with 3 readable bytes after them (the contract of the lookup kernels): in place, except the final
-/// row, which is copied into `scratch`.
+/// Codes of row i followed by kernels::overread readable bytes (the contract of the lookup kernels): in place, except
+/// for the last rows, which are copied into `scratch`.
 inline const std::uint8_t* readable_codes(const quantized_tensor& q, std::size_t i, std::vector<std::uint8_t>& scratch) {
     const std::size_t rb = q.row_bytes();
     const std::uint8_t* p = q.codes.data() + i * rb;
-    if (i + 1 < static_cast<std::size_t>(q.rows)) return p;
+    if ((i + 1) * rb + kernels::overread <= q.codes.size()) return p;
     scratch.assign(p, p + rb);
-    scratch.resize(rb + 4, 0);
+    scratch.resize(rb + kernels::overread, 0);
     return scratch.data();
 }
 }  // namespace detail

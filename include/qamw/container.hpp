@@ -233,11 +233,13 @@ private:
                 const io::json& j = e.json;
                 e.rows = j.at("rows").as_int();
                 e.cols = j.at("cols").as_int();
-                e.bits = static_cast<int>(j.at("bits").as_int());
-                e.block = static_cast<int>(j.at("block").as_int());
+                detail::check_shape(e.rows, e.cols);
+                const std::int64_t bits = j.at("bits").as_int(), block = j.at("block").as_int();
+                if (bits < min_bits || bits > max_bits) fail(name, "bits per pair " + std::to_string(bits) + " outside [4, 12]");
+                if (block < 32 || block > 4096) fail(name, "block " + std::to_string(block) + " outside [32, 4096]");
+                e.bits = static_cast<int>(bits);
+                e.block = static_cast<int>(block);
                 e.scaled = j.at("scaled").as_bool();
-                if (e.bits < min_bits || e.bits > max_bits) fail(name, "bits per pair " + std::to_string(e.bits) + " outside [4, 12]");
-                if (e.rows < 0 || e.cols < 1 || e.rows > (std::int64_t{1} << 40) / e.cols) fail(name, "invalid shape");
                 block_layout l = make_block_layout(e.cols, e.block);
                 if (l.block != e.block || l.padded != j.at("padded").as_int())
                     fail(name, "block " + std::to_string(e.block) + " / padded width do not follow the padding rule");

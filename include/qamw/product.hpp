@@ -24,8 +24,7 @@ namespace qamw {
 class matmul {
 public:
     explicit matmul(const quantized_tensor& q)
-        : q_(&q), cb_(&lm2d(q.bits)), signs_(hadamard_signs(q.seed, q.layout.padded)) {
-        validate(q);
+        : q_(&validated(q)), cb_(&lm2d(q.bits)), signs_(hadamard_signs(q.seed, q.layout.padded)) {
         norms_.resize(static_cast<std::size_t>(q.rows));
         for (std::size_t i = 0; i < norms_.size(); ++i) norms_[i] = q.norms.value(i);
         scales_ = col_scale_values(q.col_scales);
@@ -90,6 +89,12 @@ public:
     }
 
 private:
+    /// Validates before any member is built from the tensor's fields (the sign vector's length is one of them).
+    static const quantized_tensor& validated(const quantized_tensor& q) {
+        validate(q);
+        return q;
+    }
+
     const quantized_tensor* q_;
     const codebook* cb_;
     std::vector<float> signs_, scales_, norms_;

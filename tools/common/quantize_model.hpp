@@ -6,7 +6,7 @@
 #include "common/imatrix.hpp"
 #include "common/metrics.hpp"
 #include "common/selection.hpp"
-#include "eval/act_stats.hpp"
+#include "eval/act_stats_file.hpp"
 
 #include <qamw/container.hpp>
 #include <qamw/io/safetensors.hpp>

@@ -2,8 +2,9 @@
 // scalar reference). Bit-exact with qamw::ref: the same butterfly passes in the same order, one IEEE operation each.
 //
 // Passes with distance h ≥ W (the batch width) pair whole batches; passes with h < W pair lanes inside one batch:
-// v' = select(lane & h, swizzle(v, lane ^ h) − v, v + swizzle(v, lane ^ h)). Cost per block of B floats: log2(B)
-// passes of B/W adds or subtracts, all in L1; signs and gain are one multiply per float each.
+// v' = select(lane & h, swizzle(v, lane ^ h) − v, v + swizzle(v, lane ^ h)). Blocks of up to 16 batches (256 floats
+// with AVX-512) are transformed in registers with the sign and gain multiplies fused: one load and one store per float,
+// log2(B) adds or subtracts. Larger blocks finish their passes in L1-resident memory.
 #pragma once
 
 #include <xsimd/xsimd.hpp>
@@ -22,28 +23,59 @@ struct fwht {
     struct lane_xor {
         static constexpr std::uint32_t get(std::size_t i, std::size_t) { return static_cast<std::uint32_t>(i ^ H); }
     };
+    /// −0.0f in the lanes with bit H set (the "upper" element of each pair at distance H), +0.0f elsewhere.
     template <unsigned H>
-    struct lane_upper {
-        static constexpr bool get(std::size_t i, std::size_t) { return (i & H) != 0; }
+    struct lane_sign {
+        static constexpr std::uint32_t get(std::size_t i, std::size_t) { return (i & H) ? 0x80000000u : 0u; }
     };
 
+    /// Butterflies with h = H, 2H, … < W inside one batch: lower lanes v + other, upper lanes other − v, computed as
+    /// other + (v with its sign flipped in the upper lanes) — the same IEEE results as the reference's a + b, a − b.
     template <unsigned H>
     static batch in_register(batch v) {
         if constexpr (H >= W) {
             return v;
         } else {
-            auto other = xsimd::swizzle(v, xsimd::make_batch_constant<xsimd::batch<std::uint32_t, Arch>, lane_xor<H>>());
-            auto upper = xsimd::make_batch_bool_constant<batch, lane_upper<H>>();
-            return in_register<2 * H>(xsimd::select(upper, other - v, v + other));
+            using ubatch = xsimd::batch<std::uint32_t, Arch>;
+            const batch other = xsimd::swizzle(v, xsimd::make_batch_constant<ubatch, lane_xor<H>>());
+            const batch flip = xsimd::bitwise_cast<batch>(ubatch(xsimd::make_batch_constant<ubatch, lane_sign<H>>()));
+            return in_register<2 * H>(other + (v ^ flip));
         }
     }
 
-    /// Unnormalized butterflies on each block of `block` floats of x[0, n) (block ≥ W, power of two; n % block == 0).
-    static void butterflies(float* x, std::size_t n, std::size_t block) {
+    /// x ← gain · H(signs ⊙ x), block-wise.
+    static void forward(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        transform(x, n, block, [&](batch v, std::size_t i) { return v * batch::load_unaligned(signs + i); },
+                  [&](batch v, std::size_t) { return v * batch(gain); });
+    }
+
+    /// x ← signs ⊙ (gain · H x), block-wise.
+    static void inverse(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        transform(x, n, block, [](batch v, std::size_t) { return v; },
+                  [&](batch v, std::size_t i) { return v * batch(gain) * batch::load_unaligned(signs + i); });
+    }
+
+private:
+    /// Batches a sub-block keeps in registers (all passes with h < max_regs · W run there).
+    static constexpr std::size_t max_regs = 16;
+
+    /// x ← post(H(pre(x))) per block of `block` floats (block ≥ W, power of two; n % block == 0); pre and post map a
+    /// batch and its float offset in x. Sub-blocks of up to max_regs batches are transformed in registers, loaded
+    /// and stored once; larger blocks finish their passes h ≥ max_regs · W in memory.
+    template <class Pre, class Post>
+    static void transform(float* x, std::size_t n, std::size_t block, Pre pre, Post post) {
+        const std::size_t sub = block < max_regs * W ? block : max_regs * W;
+        auto identity = [](batch v, std::size_t) { return v; };
+        for (std::size_t base = 0; base < n; base += sub) {
+            if (sub == block)
+                in_registers(x, base, sub / W, pre, post);
+            else
+                in_registers(x, base, sub / W, pre, identity);
+        }
+        if (sub == block) return;
         for (std::size_t base = 0; base < n; base += block) {
             float* p = x + base;
-            for (std::size_t i = 0; i < block; i += W) in_register<1>(batch::load_unaligned(p + i)).store_unaligned(p + i);
-            for (std::size_t h = W; h < block; h *= 2)
+            for (std::size_t h = sub; h < block; h *= 2)
                 for (std::size_t i = 0; i < block; i += 2 * h)
                     for (std::size_t j = i; j < i + h; j += W) {
                         batch a = batch::load_unaligned(p + j), b = batch::load_unaligned(p + j + h);
@@ -51,21 +83,39 @@ struct fwht {
                         (a - b).store_unaligned(p + j + h);
                     }
         }
+        for (std::size_t i = 0; i < n; i += W) post(batch::load_unaligned(x + i), i).store_unaligned(x + i);
     }
 
-    /// x ← gain · H(signs ⊙ x), block-wise.
-    static void forward(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
-        for (std::size_t i = 0; i < n; i += W)
-            (batch::load_unaligned(x + i) * batch::load_unaligned(signs + i)).store_unaligned(x + i);
-        butterflies(x, n, block);
-        for (std::size_t i = 0; i < n; i += W) (batch::load_unaligned(x + i) * batch(gain)).store_unaligned(x + i);
+    template <class Pre, class Post>
+    static void in_registers(float* x, std::size_t base, std::size_t regs, Pre pre, Post post) {
+        switch (regs) {
+            case 1: return sub_block<1>(x, base, pre, post);
+            case 2: return sub_block<2>(x, base, pre, post);
+            case 4: return sub_block<4>(x, base, pre, post);
+            case 8: return sub_block<8>(x, base, pre, post);
+            default: return sub_block<max_regs>(x, base, pre, post);
+        }
     }
 
-    /// x ← signs ⊙ (gain · H x), block-wise.
-    static void inverse(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
-        butterflies(x, n, block);
-        for (std::size_t i = 0; i < n; i += W)
-            (batch::load_unaligned(x + i) * batch(gain) * batch::load_unaligned(signs + i)).store_unaligned(x + i);
+    /// The R·W floats at x + base: pre, every pass with h < R·W, post; one load and one store per float.
+    template <std::size_t R, class Pre, class Post>
+    static void sub_block(float* x, std::size_t base, Pre pre, Post post) {
+        // Fully unrolled (GCC and Clang read this pragma) so that v[] lives in registers, not on the stack.
+        batch v[R];
+#pragma GCC unroll 16
+        for (std::size_t r = 0; r < R; ++r) v[r] = in_register<1>(pre(batch::load_unaligned(x + base + r * W), base + r * W));
+#pragma GCC unroll 4
+        for (std::size_t h = 1; h < R; h *= 2)
+#pragma GCC unroll 16
+            for (std::size_t i = 0; i < R; i += 2 * h)
+#pragma GCC unroll 8
+                for (std::size_t j = i; j < i + h; ++j) {
+                    const batch a = v[j], b = v[j + h];
+                    v[j] = a + b;
+                    v[j + h] = a - b;
+                }
+#pragma GCC unroll 16
+        for (std::size_t r = 0; r < R; ++r) post(v[r], base + r * W).store_unaligned(x + base + r * W);
     }
 };
 

@@ -18,9 +18,9 @@ struct kernel_table {
     void (*fwht_forward)(float* x, const float* signs, std::size_t n, std::size_t block, float gain);
     /// x[0, n) ← signs ⊙ (gain · H x) per block.
     void (*fwht_inverse)(float* x, const float* signs, std::size_t n, std::size_t block, float gain);
-    /// out[0, 2·pairs) ← codeword coordinates of a row of packed k-bit codes (reads ≤ 3 bytes past the codes).
+    /// out[0, 2·pairs) ← codeword coordinates of a row of packed k-bit codes (reads ≤ kernels::overread bytes past the codes).
     void (*lookup_row)(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, float* out);
-    /// Σ over the row's pairs of ⟨codeword, (xt[2p], xt[2p+1])⟩ (reads ≤ 3 bytes past the codes).
+    /// Σ over the row's pairs of ⟨codeword, (xt[2p], xt[2p+1])⟩ (reads ≤ kernels::overread bytes past the codes).
     float (*dot_row)(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, const float* xt);
     /// y[b·ldy + i] = Σ_{j<n} q[i·ldq + j] · x[b·ldx + j] for i < rows, b < nb.
     void (*dot_tile)(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,

@@ -36,7 +36,8 @@ inline block_layout make_block_layout(std::int64_t cols, int block) {
     if (block < 32 || block > 4096 || (block & (block - 1)) != 0)
         throw error(errc::invalid_argument,
                     "block size B = " + std::to_string(block) + " must be a power of two in [32, 4096]");
-    if (cols < 1) throw error(errc::invalid_argument, "row length must be ≥ 1, got " + std::to_string(cols));
+    if (cols < 1 || cols > (std::int64_t{1} << 40))
+        throw error(errc::invalid_argument, "row length must be in [1, 2^40], got " + std::to_string(cols));
     block_layout l;
     l.cols = cols;
     l.padded = (cols + 31) / 32 * 32;

@@ -1,0 +1,201 @@
+// Golden-vector tests: the format frozen as bytes. tests/golden/ (written by tools/gen_golden.cpp; cases and layout in
+// tools/common/golden.hpp) holds fixed inputs' exact encodings and decodings, and one complete container file. On every
+// ISA this machine runs, re-encoding the same input must give byte-identical codes, norms, exponent and scales, and
+// decoding the stored encoding must give bit-identical floats; a decoder written from docs/FORMAT.md alone (below, independent of qamw's decoder) must give
+// the same bits too. Run under qemu-aarch64 by scripts/arm.sh, this is the portability proof of the format.
+#include <common/golden.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#ifndef QAMW_SOURCE_DIR
+#define QAMW_SOURCE_DIR "."
+#endif
+
+using namespace qamw;
+namespace fs = std::filesystem;
+
+namespace {
+
+namespace golden = qamw::tools::golden;
+
+const fs::path golden_dir = fs::path(QAMW_SOURCE_DIR) / "tests" / "golden";
+
+std::vector<std::uint8_t> read_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Every stored case, in the order of golden::specs(); a missing file is an empty record named after its spec.
+std::vector<golden::record> load_all() {
+    std::vector<golden::record> out;
+    for (const golden::spec& s : golden::specs()) {
+        const fs::path p = golden_dir / s.name;
+        if (!fs::exists(p)) {
+            golden::record missing;
+            missing.s.name = s.name + " (missing)";
+            out.push_back(missing);
+            continue;
+        }
+        out.push_back(golden::from_bytes(read_bytes(p), s.name));
+    }
+    return out;
+}
+
+/// Bitwise equality of two float arrays.
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), 4 * a.size()) == 0;
+}
+
+/// docs/FORMAT.md §1 "Reconstruction", step by step, sharing nothing with qamw's decoder but the codebook table and
+/// the half-precision conversion.
+std::vector<float> spec_decode(const quantized_tensor& q) {
+    const std::int64_t n_pad = q.layout.padded, B = q.layout.block, cols = q.cols();
+    const int k = q.bits;
+    const float* table = lm2d(k).xy();  // x0 y0 x1 y1 … as in lm2d_kKK.hpp
+    const std::size_t row_bytes = (static_cast<std::size_t>(n_pad / 2) * static_cast<std::size_t>(k) + 7) / 8;
+    std::vector<float> out(static_cast<std::size_t>(q.rows * cols)), t(static_cast<std::size_t>(n_pad));
+    for (std::int64_t i = 0; i < q.rows; ++i) {
+        float* dst = out.data() + i * cols;
+        const std::uint16_t h = q.norms.f16[static_cast<std::size_t>(i)];
+        if (h == 0) {
+            std::fill(dst, dst + cols, 0.0f);
+            continue;
+        }
+        const std::uint8_t* row = q.codes.data() + static_cast<std::size_t>(i) * row_bytes;
+        for (std::int64_t p = 0; p < n_pad / 2; ++p) {  // 1. index p occupies stream bits [p·k, p·k + k)
+            std::uint32_t c = 0;
+            for (int b = 0; b < k; ++b) {
+                const std::int64_t bit = p * k + b;
+                c |= static_cast<std::uint32_t>(row[bit / 8] >> (bit % 8) & 1u) << b;
+            }
+            t[static_cast<std::size_t>(2 * p)] = table[2 * c];
+            t[static_cast<std::size_t>(2 * p + 1)] = table[2 * c + 1];
+        }
+        for (std::int64_t base = 0; base < n_pad; base += B)  // 2. butterflies, h = 1, 2, 4, …, B/2
+            for (std::int64_t hd = 1; hd < B; hd *= 2)
+                for (std::int64_t j = base; j < base + B; ++j)
+                    if ((j - base) % (2 * hd) < hd) {
+                        float a = t[static_cast<std::size_t>(j)], b = t[static_cast<std::size_t>(j + hd)];
+                        t[static_cast<std::size_t>(j)] = a + b;
+                        t[static_cast<std::size_t>(j + hd)] = a - b;
+                    }
+        // 3. r̂ = f16(h)·2^e; g = f32(r̂ / √(n_pad·B)) in double; t ← (t·g)·d
+        const float rhat = std::ldexp(detail::f16_to_f32(h), q.norms.exp2);
+        const float g = static_cast<float>(double(rhat) / std::sqrt(double(n_pad) * double(B)));
+        for (std::int64_t j = 0; j < cols; ++j) {
+            const std::uint64_t w = detail::splitmix64(q.seed + static_cast<std::uint64_t>(j / 64) * 0x9e3779b97f4a7c15ull);
+            const float d = (w >> (j % 64) & 1u) ? -1.0f : 1.0f;
+            float v = (t[static_cast<std::size_t>(j)] * g) * d;
+            if (!q.col_scales.empty()) v /= detail::f16_to_f32(q.col_scales[static_cast<std::size_t>(j)]);  // 4.
+            dst[j] = v;
+        }
+    }
+    return out;
+}
+
+/// Restores the ISA that was active before a test switched ISAs.
+struct isa_guard {
+    isa saved = active_kernels().id;
+    ~isa_guard() { use_isa(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("golden vectors: every case of the list is stored, as specified", "[golden]") {
+    const auto specs = golden::specs();
+    const auto stored = load_all();
+    REQUIRE(specs.size() == 81);
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(golden_dir)) files += e.path().extension() == ".bin";
+    CHECK(files == specs.size());  // no stale files either
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        const golden::spec &want = specs[i], &got = stored[i].s;
+        INFO(got.name);
+        CHECK(got.name == want.name);
+        CHECK((got.rows == want.rows && got.cols == want.cols && got.bits == want.bits && got.block == want.block));
+        CHECK((got.type == want.type && got.scaled == want.scaled));
+        CHECK((got.sign_seed == want.sign_seed && got.input_seed == want.input_seed));
+        CHECK_NOTHROW(validate(stored[i].q));
+        CHECK(golden::checksum(golden::make_input(want)) == stored[i].input_fnv);  // the recipe has not drifted
+    }
+}
+
+TEST_CASE("golden vectors: byte-identical encodings on every ISA and thread count", "[golden][isa]") {
+    isa_guard guard;
+    const auto cases = load_all();
+    for (isa id : available_isas()) {
+        use_isa(id);
+        for (const auto& g : cases) {
+            INFO(g.s.name << " on " << isa_name(id));
+            const golden::input in = golden::make_input(g.s);
+            const quantized_tensor q = golden::encode_case(g.s, in, id == isa::scalar ? 1 : 3);
+            CHECK(q.layout.block == g.q.layout.block);
+            CHECK(q.layout.padded == g.q.layout.padded);
+            CHECK(q.norms.exp2 == g.q.norms.exp2);
+            CHECK(q.norms.f16 == g.q.norms.f16);
+            CHECK(q.col_scales == g.q.col_scales);
+            if (q.codes != g.q.codes) {
+                std::size_t first = 0;
+                while (first < std::min(q.codes.size(), g.q.codes.size()) && q.codes[first] == g.q.codes[first]) ++first;
+                FAIL_CHECK("codes differ from byte " << first << " (of " << g.q.codes.size() << ")");
+            }
+        }
+    }
+}
+
+TEST_CASE("golden vectors: bit-identical decodings on every ISA", "[golden][isa]") {
+    isa_guard guard;
+    const auto cases = load_all();
+    for (isa id : available_isas()) {
+        use_isa(id);
+        for (const auto& g : cases) {
+            INFO(g.s.name << " on " << isa_name(id));
+            CHECK(same_bits(decode(g.q), g.decoded));
+        }
+    }
+}
+
+TEST_CASE("golden vectors: a decoder written from docs/FORMAT.md gives the stored bits", "[golden][format]") {
+    for (const auto& g : load_all()) {
+        INFO(g.s.name);
+        CHECK(same_bits(spec_decode(g.q), g.decoded));
+    }
+}
+
+TEST_CASE("golden container: the writer reproduces the stored file byte for byte, and it reads back", "[golden]") {
+    const auto cases = load_all();
+    const fs::path stored = golden_dir / "container.qamw.safetensors";
+    const fs::path fresh = fs::temp_directory_path() / "qamw_test_golden_container.qamw.safetensors";
+    golden::write_container(fresh.string(), cases);
+    const auto want = read_bytes(stored), got = read_bytes(fresh);
+    fs::remove(fresh);
+    REQUIRE(!want.empty());
+    CHECK(got == want);
+
+    const container c = container::open(stored.string());
+    std::size_t n = 0;
+    for (const auto& g : cases) {
+        if (!golden::in_container(g.s)) continue;
+        INFO(g.s.name);
+        ++n;
+        const quantized_tensor q = c.load(golden::container_name(g.s));
+        CHECK(q.codes == g.q.codes);
+        CHECK(q.norms.f16 == g.q.norms.f16);
+        CHECK(q.norms.exp2 == g.q.norms.exp2);
+        CHECK(q.col_scales == g.q.col_scales);
+        CHECK(q.seed == g.q.seed);
+        CHECK(same_bits(decode(q), g.decoded));
+    }
+    CHECK(n == 18);
+    CHECK(c.quantized_names().size() == n);
+}

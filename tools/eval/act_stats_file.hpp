@@ -1,0 +1,145 @@
+// tools/eval/act_stats_file.hpp — the activation statistics file written by `qamw stats` and read by
+// `qamw quantize --act-stats`: its in-memory form, writer and validating reader (tools/eval/act_stats.hpp measures it).
+//
+// File layout: a safetensors file (qamw/io/safetensors.hpp), for every linear weight "<w>" (the checkpoint tensor
+// name, e.g. "model.layers.0.self_attn.q_proj.weight"):
+//     tensor "<w>.mean_abs"   F32 [in_features]
+//     tensor "<w>.mean_sq"    F32 [in_features]
+//     metadata "<w>.tokens"   decimal count T of recorded rows (> 0)
+// plus metadata "format" = "qamw-act-stats", "version" = "1", and informational "n_ctx" and "windows". Tensors are
+// written in model order (layer by layer; q, k, v, o, gate, up, down; lm_head last).
+// read_act_stats checks the format and version, that every tensor is a finite 1-D F32 pair with matching lengths,
+// mean_abs ≥ 0, mean_sq ≥ 0 and mean_abs² ≤ mean_sq·(1 + 1e-5) (Cauchy–Schwarz), that every weight has its token count,
+// and that nothing else is in the file; errors name the file and the tensor.
+#pragma once
+
+#include <qamw/error.hpp>
+#include <qamw/io/safetensors.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qamw::eval {
+
+/// Statistics of one linear layer's input.
+struct channel_stats {
+    std::vector<float> mean_abs, mean_sq;  ///< [in_features]
+    int64_t tokens = 0;                     ///< rows recorded
+};
+
+/// All layers of a model, in model order.
+struct act_stats {
+    std::vector<std::pair<std::string, channel_stats>> layers;  ///< (weight name, statistics)
+    int64_t n_ctx = 0, windows = 0;                              ///< informational
+
+    const channel_stats* find(const std::string& weight) const {
+        for (const auto& l : layers)
+            if (l.first == weight) return &l.second;
+        return nullptr;
+    }
+};
+
+inline constexpr const char* act_stats_format = "qamw-act-stats";
+
+/// Writes `s` atomically in the layout of the file comment.
+inline void write_act_stats(const std::string& path, const act_stats& s) {
+    io::safetensors_writer w(path);
+    w.set_metadata("format", act_stats_format);
+    w.set_metadata("version", "1");
+    w.set_metadata("n_ctx", std::to_string(s.n_ctx));
+    w.set_metadata("windows", std::to_string(s.windows));
+    for (const auto& [name, c] : s.layers) {
+        if (c.mean_abs.empty() || c.mean_abs.size() != c.mean_sq.size() || c.tokens <= 0)
+            throw error(errc::invalid_argument, "act stats of " + name + ": empty or inconsistent");
+        const int64_t in = int64_t(c.mean_abs.size());
+        w.add(name + ".mean_abs", io::dtype::f32, {in});
+        w.add(name + ".mean_sq", io::dtype::f32, {in});
+        w.set_metadata(name + ".tokens", std::to_string(c.tokens));
+    }
+    w.begin();
+    auto le_bytes = [](const std::vector<float>& v) {
+        std::vector<uint8_t> b(v.size() * 4);
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            uint32_t u;
+            std::memcpy(&u, &v[i], 4);
+            for (int k = 0; k < 4; ++k) b[4 * i + std::size_t(k)] = uint8_t(u >> (8 * k));
+        }
+        return b;
+    };
+    for (const auto& [name, c] : s.layers) {
+        auto a = le_bytes(c.mean_abs), q = le_bytes(c.mean_sq);
+        w.write(name + ".mean_abs", a.data(), a.size());
+        w.write(name + ".mean_sq", q.data(), q.size());
+    }
+    w.commit();
+}
+
+/// Reads and validates a statistics file (see the file comment for every check).
+inline act_stats read_act_stats(const std::string& path) {
+    io::safetensors_file f = io::safetensors_file::open(path);
+    auto bad = [&](const std::string& msg) { return error(errc::format, path + ": " + msg); };
+    const std::string* format = f.find_metadata("format");
+    if (!format || *format != act_stats_format)
+        throw bad("not an activation statistics file (metadata format must be \"qamw-act-stats\")");
+    const std::string* version = f.find_metadata("version");
+    if (!version || *version != "1")
+        throw error(errc::unsupported, path + ": activation statistics version " + (version ? *version : "(none)") +
+                                           " (this build reads version 1)");
+    auto parse_count = [&](const std::string& key, bool required) -> int64_t {
+        const std::string* v = f.find_metadata(key);
+        if (!v) {
+            if (required) throw bad("missing metadata \"" + key + "\"");
+            return 0;
+        }
+        if (v->empty() || v->size() > 18 || v->find_first_not_of("0123456789") != std::string::npos)
+            throw bad("metadata \"" + key + "\" is not a decimal count: \"" + *v + "\"");
+        return std::stoll(*v);
+    };
+    act_stats s;
+    s.n_ctx = parse_count("n_ctx", false);
+    s.windows = parse_count("windows", false);
+    std::vector<const io::tensor_info*> order;  // by data offset = write order
+    for (const io::tensor_info& t : f.tensors()) order.push_back(&t);
+    const std::string abs_suffix = ".mean_abs", sq_suffix = ".mean_sq";
+    auto ends_with = [](const std::string& s, const std::string& suf) {
+        return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    auto load = [&](const io::tensor_info& t) {
+        if (t.type != io::dtype::f32 || t.shape.size() != 1 || t.shape[0] <= 0)
+            throw bad("tensor " + t.name + " must be F32 with one non-empty dimension");
+        std::vector<float> v = io::to_f32(f.view(t));
+        for (float x : v)
+            if (!std::isfinite(x) || x < 0) throw bad("tensor " + t.name + " holds a negative, NaN or infinite value");
+        return v;
+    };
+    std::size_t pairs = 0;
+    for (const io::tensor_info* t : order) {
+        if (ends_with(t->name, sq_suffix)) continue;  // read with its mean_abs partner
+        if (!ends_with(t->name, abs_suffix))
+            throw bad("unexpected tensor " + t->name + " (only <weight>.mean_abs and <weight>.mean_sq belong here)");
+        const std::string weight = t->name.substr(0, t->name.size() - abs_suffix.size());
+        const io::tensor_info* sq = f.find(weight + sq_suffix);
+        if (!sq) throw bad("tensor " + t->name + " has no " + weight + sq_suffix);
+        channel_stats c;
+        c.mean_abs = load(*t);
+        c.mean_sq = load(*sq);
+        if (c.mean_abs.size() != c.mean_sq.size())
+            throw bad(weight + ": mean_abs and mean_sq have different lengths");
+        for (std::size_t j = 0; j < c.mean_abs.size(); ++j)
+            if (double(c.mean_abs[j]) * c.mean_abs[j] > double(c.mean_sq[j]) * (1 + 1e-5) + 1e-30)
+                throw bad(weight + ": channel " + std::to_string(j) + " has mean_abs² > mean_sq (impossible)");
+        c.tokens = parse_count(weight + ".tokens", true);
+        if (c.tokens <= 0) throw bad("metadata \"" + weight + ".tokens\" must be > 0");
+        s.layers.emplace_back(weight, std::move(c));
+        ++pairs;
+    }
+    if (2 * pairs != f.tensors().size())
+        throw bad("a .mean_sq tensor has no .mean_abs partner");
+    if (s.layers.empty()) throw bad("no statistics in the file");
+    return s;
+}
+
+}  // namespace qamw::eval
