@@ -87,6 +87,7 @@ nice -n "$niceness" "$cxx" "${cxxflags[@]}" -static "$build/isa_probe.cpp" "$bui
 # The two runs are independent: they run side by side (one emulated CPU each) when the machine has two cores.
 run_mode() {
   local mode=$1 start rc=0
+  shift
   start=$(date +%s)
   if [ "$mode" = scalar ]; then
     QAMW_ISA=scalar nice -n "$niceness" "$qemu" "$build/qamw_tests" --durations yes "$@" >"$build/tests-$mode.log" 2>&1 || rc=$?

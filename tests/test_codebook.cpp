@@ -18,9 +18,6 @@ double bound_ratio(int k) {
         case 6: return 1.93;
         case 7: return 1.975;
         case 8: return 2.01;
-        // Issue #2's bar for k = 12 is 2.03; the shipped table measures 2.0301 (docs/CODEBOOKS.md) and needs more fine
-        // Lloyd steps (tools/gen_codebooks.cpp). Until it is retrained this bound says what the table achieves.
-        case 12: return 2.031;
         default: return 2.03;
     }
 }
