@@ -75,13 +75,15 @@ for name, path, ctx, windows, calib, token_files in models:
         f32 = run([args.qamw, "eval", path, "--tokens", tok, "--ctx", ctx, *win, "--threads", args.threads,
                    "--save-base", base, "--json"])
         rows.append(dict(model=name, tokens=tok_name, codec="f32", family="f32", bpw=32.0, ppl=f32["ppl"],
-                         dppl=0.0, kld=0.0, top1=1.0, windows=f32["windows"], tps=f32["tokens_per_second"]))
+                         dppl=0.0, kld=0.0, top1=1.0, windows=f32["windows"], tps=f32["tokens_per_second"],
+                         weight_mb=f32["weight_bytes"] / 1e6))
         for label, fam, mpath, extra, bpw in variants:
             r = run([args.qamw, "eval", mpath, "--tokens", tok, "--ctx", ctx, *win, "--threads", args.threads,
                      "--kld-base", base, *extra, "--json"])
             rows.append(dict(model=name, tokens=tok_name, codec=label, family=fam, bpw=r["linear_bpw"], ppl=r["ppl"],
                              dppl=100 * (r["ppl"] / f32["ppl"] - 1), kld=r["kld"]["mean"], kld_se=r["kld"]["se"],
-                             top1=r["kld"]["top1_agreement"], windows=r["windows"], tps=r["tokens_per_second"]))
+                             top1=r["kld"]["top1_agreement"], windows=r["windows"], tps=r["tokens_per_second"],
+                             weight_mb=r["weight_bytes"] / 1e6))
 
 def spearman(x, y):
     def ranks(v):
@@ -112,16 +114,20 @@ out = ["# Results: quality at a given size", "",
        f"house-a: {args.windows} windows of 512 per token file; stories260K: all windows of 256. AWQ statistics: "
        "house-a's calibration tokens (65,536 tokens), never the evaluation tokens; stories260K has no calibration text, so no AWQ row.",
        "QAM-W rows run through the fused rotated-domain kernels; baselines (polar, scalar Lloyd-Max, RTN) are evaluated",
-       "on their reconstructed weights (`--fake-quant`).", ""]
+       "on their reconstructed weights (`--fake-quant`), so their memory and speed are those of the f32 model.",
+       f"tokens/s: `qamw eval --threads {args.threads}` on a shared 2-core machine (other jobs ran beside it); weights in",
+       "memory: everything the evaluator holds (QAM-W rows: packed linear layers + the f32 token embedding / tied lm_head).", ""]
 for name, _, _, _, _, token_files in models:
     for tok_name, _ in token_files:
         if tok_name in args.skip:
             out += [f"## {name} · {tok_name}", "", "Not measured in this run (`--skip " + tok_name + "`).", ""]
             continue
-        out += [f"## {name} · {tok_name}", "", "| codec | bpw | PPL | ΔPPL % | mean KLD | top-1 |", "|---|---|---|---|---|---|"]
+        out += [f"## {name} · {tok_name}", "", "| codec | bpw | PPL | ΔPPL % | mean KLD | top-1 | weights in memory MB | tokens/s |",
+                "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if r["model"] == name and r["tokens"] == tok_name:
-                out.append(f"| {r['codec']} | {r['bpw']:.3f} | {r['ppl']:.4f} | {r['dppl']:+.2f} | {r['kld']:.5f} | {r['top1']:.4f} |")
+                out.append(f"| {r['codec']} | {r['bpw']:.3f} | {r['ppl']:.4f} | {r['dppl']:+.2f} | {r['kld']:.5f} | {r['top1']:.4f} | "
+                           f"{r['weight_mb']:.1f} | {r['tps']:.0f} |")
         out.append("")
 out += [f"Spearman ρ between mean KLD and ΔPPL % over all {len(q)} quantized rows: **{rho:.3f}** (the paper reports 0.99).", "",
         "## Commands", "", "```"] + commands + ["```", ""]

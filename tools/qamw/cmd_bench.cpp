@@ -58,10 +58,10 @@ int run_bench(const args& a) {
     if (reps < 1) throw error(errc::invalid_argument, "--reps must be >= 1");
     std::vector<std::pair<std::int64_t, std::int64_t>> shapes;
     for (const auto& s : split(a.get("shapes", "4096x4096,11008x4096,4096x11008"))) {
-        auto x = s.find('x');
-        char *e1 = nullptr, *e2 = nullptr;
-        long long r = x == std::string::npos ? 0 : std::strtoll(s.substr(0, x).c_str(), &e1, 10);
-        long long c = x == std::string::npos ? 0 : std::strtoll(s.substr(x + 1).c_str(), &e2, 10);
+        const auto x = s.find('x');
+        const std::string rs = s.substr(0, x), cs = x == std::string::npos ? "" : s.substr(x + 1);
+        char *e1 = nullptr, *e2 = nullptr;  // point into rs and cs, which outlive the check
+        const long long r = std::strtoll(rs.c_str(), &e1, 10), c = std::strtoll(cs.c_str(), &e2, 10);
         if (r < 1 || c < 1 || *e1 || *e2) throw error(errc::invalid_argument, "--shapes: '" + s + "' is not RxC");
         shapes.emplace_back(r, c);
     }
