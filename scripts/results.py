@@ -65,6 +65,11 @@ for name, path, ctx, windows, calib, token_files in models:
             qa = run([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa["bpw_quantized"]))
+            if k == 11:  # the whole model at 5.5 bpw: the tied token embedding / lm_head quantized too
+                out_all = f"{tmp}/{name}.k{k}.awq.embedding.qamw.safetensors"
+                qe = run([args.qamw, "quantize", path, out_all, "--bits-per-pair", k, "--act-stats", stats,
+                          "--include", "model.embed_tokens.weight", "--threads", args.threads, "--json"])
+                variants.append((f"QAM-W + AWQ k={k}, embedding too", "qamw+awq+embed", out_all, [], qe["bpw_quantized"]))
         if scalar:
             for spec, fam in ((f"polar:{k}", "polar"), (scalar, "scalar"), (rtn, "rtn128")):
                 variants.append((spec, fam, path, ["--fake-quant", spec], None))
@@ -108,8 +113,8 @@ q = [r for r in rows if r["codec"] != "f32"]
 rho = spearman([r["kld"] for r in q], [r["dppl"] for r in q])
 out = ["# Results: quality at a given size", "",
        "Regenerate: `python3 scripts/results.py` (needs a Release build; see the commands at the end). Linear layers",
-       "quantized; token embeddings and lm_head (tied) stay f32. bpw = true bits per weight of the quantized linear",
-       "layers (codes + all side information). KLD = mean KL(P_f32 ‖ P_quantized) over the scored positions",
+       "quantized; token embeddings and lm_head (tied) stay f32 except in the \"embedding too\" row. bpw = true bits per weight of the quantized",
+       "tensors (codes + all side information). KLD = mean KL(P_f32 ‖ P_quantized) over the scored positions",
        "(top-32 exact + sampled tail estimate, see tools/eval/perplexity.hpp), top-1 = agreement of the argmax.",
        f"house-a: {args.windows} windows of 512 per token file; stories260K: all windows of 256. AWQ statistics: "
        "house-a's calibration tokens (65,536 tokens), never the evaluation tokens; stories260K has no calibration text, so no AWQ row.",

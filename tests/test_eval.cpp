@@ -335,7 +335,7 @@ TEST_CASE("eval: every linear goes through the factory (the QAM-W plug-in point)
     llama_model model(c, src, observe_inputs(recording, [seen](const std::string& name, const float*, int64_t,
                                                                int64_t) { seen->insert(name); }));
     CHECK(built.size() == std::size_t(7 * c.num_hidden_layers + 1));
-    CHECK(built.back() == "model.embed_tokens.weight");  // the tied lm_head
+    CHECK(built.front() == "model.embed_tokens.weight");  // the embedding, which is also the tied lm_head
     CHECK(model.lm_head_name() == "model.embed_tokens.weight");
     std::vector<int32_t> tok = random_tokens(20, int32_t(c.vocab_size), 1);
     std::vector<float> logits(std::size_t(20 * c.vocab_size));

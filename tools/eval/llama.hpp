@@ -11,8 +11,10 @@
 // absent. Everything is float32 (bf16/f16 tensors are widened on load), softmax included.
 //
 // The pluggable part: every matrix product with a weight (q, k, v, o, gate, up, down and lm_head) goes through the
-// `linear` interface, built by a `linear_factory` from the checkpoint tensor name. The default factory multiplies with
-// dense f32 weights; a quantized codec supplies its own factory (fused kernels) and nothing else changes.
+// `linear` interface, built by a `linear_factory` from the checkpoint tensor name, and so does the token embedding
+// (whose rows are read with `linear::row`; a tied lm_head is the same object). The default factory multiplies with
+// dense f32 weights; a quantized codec supplies its own factory (fused kernels, rows decoded on demand) and nothing
+// else changes.
 // `observe_inputs` wraps a factory so that a callback sees every linear's input (used by `qamw stats`).
 //
 // Threads: the model is immutable after construction; `forward` may run concurrently on several threads as long as
@@ -254,6 +256,8 @@ struct linear {
     virtual void forward(const float* x, int64_t m, float* y) const = 0;
     /// Bytes of weights held in memory.
     virtual std::size_t weight_bytes() const = 0;
+    /// out[0, in_features) ← row i of the weight (an embedding lookup when the matrix is the token embedding).
+    virtual void row(int64_t i, float* out) const = 0;
 };
 
 /// Builds the linear layer of one weight, given the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight";
@@ -275,6 +279,7 @@ public:
         Y.noalias() = X * W.transpose();
     }
     std::size_t weight_bytes() const override { return w_.size() * sizeof(float); }
+    void row(int64_t i, float* out) const override { std::copy_n(w_.data() + i * in_, in_, out); }
     const std::vector<float>& weights() const { return w_; }
 
 private:
@@ -282,7 +287,8 @@ private:
     int64_t out_, in_;
 };
 
-/// The default factory: loads the named 2-D tensor from `src` as f32 (src must outlive the factory's calls).
+/// The default factory: loads the named 2-D tensor from `src` as f32, which must be finite (src must outlive the
+/// factory's calls).
 inline linear_factory dense_factory(const weight_source& src) {
     return [&src](const std::string& name) -> std::unique_ptr<linear> {
         auto shape = src.shape(name);
@@ -290,7 +296,10 @@ inline linear_factory dense_factory(const weight_source& src) {
         if (shape->size() != 2)
             throw error(errc::format, "tensor " + name + ": expected 2 dimensions, got " +
                                           std::to_string(shape->size()));
-        return std::make_unique<dense_linear>(src.load_f32(name), (*shape)[0], (*shape)[1]);
+        std::vector<float> w = src.load_f32(name);
+        for (float f : w)
+            if (!std::isfinite(f)) throw error(errc::non_finite, "tensor " + name + " holds a NaN or Inf");
+        return std::make_unique<dense_linear>(std::move(w), (*shape)[0], (*shape)[1]);
     };
 }
 
@@ -309,6 +318,7 @@ public:
         inner_->forward(x, m, y);
     }
     std::size_t weight_bytes() const override { return inner_->weight_bytes(); }
+    void row(int64_t i, float* out) const override { inner_->row(i, out); }
 
 private:
     std::unique_ptr<linear> inner_;
@@ -341,7 +351,8 @@ public:
         cfg_.validate();
         if (!factory) factory = dense_factory(src);
         const int64_t d = cfg_.hidden_size;
-        embed_ = load_tensor(src, "model.embed_tokens.weight", {cfg_.vocab_size, d});
+        // The token embedding is a linear too, so that a quantized one stays packed (rows decoded per token).
+        embed_ = make_linear(factory, "model.embed_tokens.weight", cfg_.vocab_size, d);
         layers_.resize(static_cast<std::size_t>(cfg_.num_hidden_layers));
         for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
             std::string p = "model.layers." + std::to_string(l) + ".";
@@ -359,7 +370,8 @@ public:
         final_norm_ = load_tensor(src, "model.norm.weight", {d});
         bool has_lm_head = src.shape("lm_head.weight").has_value();
         lm_head_name_ = (cfg_.tie_word_embeddings || !has_lm_head) ? "model.embed_tokens.weight" : "lm_head.weight";
-        lm_head_ = make_linear(factory, lm_head_name_, cfg_.vocab_size, d);
+        if (lm_head_name_ == "lm_head.weight") untied_lm_head_ = make_linear(factory, lm_head_name_, cfg_.vocab_size, d);
+        lm_head_ = untied_lm_head_ ? untied_lm_head_.get() : embed_.get();
     }
 
     const llama_config& config() const { return cfg_; }
@@ -368,7 +380,8 @@ public:
 
     /// Bytes of all weights held in memory (linears as reported by their implementation, plus embeddings and norms).
     std::size_t weight_bytes() const {
-        std::size_t b = (embed_.size() + final_norm_.size()) * sizeof(float) + lm_head_->weight_bytes();
+        std::size_t b = final_norm_.size() * sizeof(float) + embed_->weight_bytes() +
+                        (untied_lm_head_ ? untied_lm_head_->weight_bytes() : 0);
         for (const auto& L : layers_)
             b += (L.input_norm.size() + L.post_norm.size()) * sizeof(float) + L.q->weight_bytes() +
                  L.k->weight_bytes() + L.v->weight_bytes() + L.o->weight_bytes() + L.gate->weight_bytes() +
@@ -404,7 +417,7 @@ public:
                 throw error(errc::invalid_argument, "llama forward: token id " + std::to_string(t) + " at position " +
                                                         std::to_string(i) + " is outside the vocabulary [0, " +
                                                         std::to_string(cfg_.vocab_size) + ")");
-            ws.x.row(i) = Eigen::Map<const Eigen::RowVectorXf>(embed_.data() + int64_t(t) * d, d);
+            embed_->row(t, ws.x.row(i).data());
         }
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             const layer& L = layers_[l];
@@ -557,9 +570,10 @@ private:
     }
 
     llama_config cfg_;
-    std::vector<float> embed_, final_norm_;
+    std::vector<float> final_norm_;
+    std::unique_ptr<linear> embed_, untied_lm_head_;
+    const linear* lm_head_ = nullptr;  ///< untied_lm_head_, or embed_ when tied
     std::vector<layer> layers_;
-    std::unique_ptr<linear> lm_head_;
     std::string lm_head_name_;
 };
 

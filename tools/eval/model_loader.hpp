@@ -25,6 +25,7 @@ public:
     int64_t out_features() const override { return q_.rows; }
     void forward(const float* x, int64_t m, float* y) const override { mm_.gemm(x, static_cast<std::size_t>(m), y, 1); }
     std::size_t weight_bytes() const override { return q_.stored_bytes(); }
+    void row(int64_t i, float* out) const override { decode_rows(q_, i, i + 1, out); }
 
 private:
     quantized_tensor q_;
