@@ -58,10 +58,10 @@ fuzz_one() {
   corpus=$(ls "$dir/corpus" | wc -l)
   local artifacts
   # crash-, leak-, timeout- and oom- inputs are failures; slow-unit- ones (> 10 s, e.g. on a starved machine) are not.
-  artifacts=$(ls "$dir/artifacts" 2>/dev/null | grep -v '^slow-unit-' | wc -l)
+  artifacts=$(ls "$dir/artifacts" | { grep -v '^slow-unit-' || true; } | wc -l)
   if [ "$rc" -ne 0 ] || [ "$artifacts" -ne 0 ] || grep -q -E "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" "$dir/log"; then
     printf 'fuzz: %-17s FAILED (exit %s) after %s s, %s executions; inputs:\n' "$h" "$rc" $((end - start)) "$execs"
-    ls "$dir/artifacts" | grep -v '^slow-unit-' | sed "s|^|    $dir/artifacts/|"
+    ls "$dir/artifacts" | { grep -v '^slow-unit-' || true; } | sed "s|^|    $dir/artifacts/|"
     grep -m8 -E "ERROR|runtime error|invariant|SUMMARY" "$dir/log" | sed 's/^/    /' || true
     echo "    log: $dir/log"
     return 1
