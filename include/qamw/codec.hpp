@@ -62,9 +62,9 @@ struct quantized_tensor {
 
 namespace detail {
 
-/// A weight matrix holds at most 2^40 elements (and so at most 2^40 columns).
+/// A weight matrix holds at most max_elements elements (and so at most that many columns).
 inline void check_shape(std::int64_t rows, std::int64_t cols) {
-    if (rows < 0 || cols < 1 || cols > (std::int64_t{1} << 40) || rows > (std::int64_t{1} << 40) / cols)
+    if (rows < 0 || cols < 1 || cols > max_elements || rows > max_elements / cols)
         throw error(errc::invalid_argument,
                     "shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is not a valid weight matrix");
 }

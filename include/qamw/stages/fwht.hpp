@@ -31,12 +31,15 @@ struct block_layout {
     int block = 0;            ///< B_eff: Hadamard block actually used
 };
 
+/// The most elements a weight matrix may hold (and so the most columns a row may have).
+inline constexpr std::int64_t max_elements = std::int64_t{1} << 40;
+
 /// Applies the padding and block rule of the file comment; `block` (B) must be a power of two in [32, 4096].
 inline block_layout make_block_layout(std::int64_t cols, int block) {
     if (block < 32 || block > 4096 || (block & (block - 1)) != 0)
         throw error(errc::invalid_argument,
                     "block size B = " + std::to_string(block) + " must be a power of two in [32, 4096]");
-    if (cols < 1 || cols > (std::int64_t{1} << 40))
+    if (cols < 1 || cols > max_elements)
         throw error(errc::invalid_argument, "row length must be in [1, 2^40], got " + std::to_string(cols));
     block_layout l;
     l.cols = cols;
