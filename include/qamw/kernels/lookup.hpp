@@ -9,8 +9,8 @@
 // Per-ISA helpers (the only intrinsics in qamw). AVX2 and AVX-512: one 16-byte load of the group broadcast to both
 // 128-bit lanes, one byte shuffle that moves each pair's 4 bytes into its 32-bit lane, one variable shift and one mask
 // give the 8 indices; the 8 codeword pairs are then loaded as 64-bit scalars (2 per 128-bit register) and assembled.
-// Measured on Zen 5, this beats both hardware gathers (of the code words and of the table entries) by 2×: gathers are
-// microcoded there. Other targets (SSE2, NEON) extract every index with scalar shifts.
+// On Zen 5 this is faster than hardware gathers of the code words and table entries (docs/PERFORMANCE.md has the
+// GEMV before and after). Other targets (SSE2, NEON) extract every index with scalar shifts.
 #pragma once
 
 #include <xsimd/xsimd.hpp>
