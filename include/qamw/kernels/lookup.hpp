@@ -1,16 +1,18 @@
 // qamw/kernels/lookup.hpp — packed codes → codeword coordinates, the step every decode and product kernel starts with.
 //
 // Unit of work: a group of 8 pairs, which occupies exactly k bytes of a row (8·k bits) and yields 16 floats
-// (x0, y0, x1, y1, …, x7, y7) from the interleaved codebook table (table2[2i], table2[2i+1] = codeword i). Within a
-// group, pair l starts at bit l·k: byte (l·k)/8, shift (l·k) mod 8; the little-endian 32-bit word at that byte, shifted,
-// holds the index in its low k bits. Paths read up to `overread` (12) bytes past the last group's k bytes, so callers
-// pass codes followed by that many readable bytes (detail::readable_codes).
+// (x0, y0, x1, y1, …, x7, y7) from the interleaved codebook table (table2[2i], table2[2i+1] = codeword i). Pair l of a
+// group starts at bit l·k. Kernels are instantiated per k (with_bits), so every shift and mask is a constant: the
+// indices of pairs 0–3 come from the little-endian 64-bit word at the group's byte 0, those of pairs 4–7 from the word
+// at byte ⌊k/2⌋ (shifted right by 4 when k is odd), one shift and one mask each in general-purpose registers. The
+// second word ends ⌊k/2⌋ + 8 − k ≤ 6 bytes past the group, so callers pass codes followed by `overread` readable
+// bytes (detail::readable_codes).
 //
-// Per-ISA helpers (the only intrinsics in qamw). AVX2 and AVX-512: one 16-byte load of the group broadcast to both
-// 128-bit lanes, one byte shuffle that moves each pair's 4 bytes into its 32-bit lane, one variable shift and one mask
-// give the 8 indices; the 8 codeword pairs are then loaded as 64-bit scalars (2 per 128-bit register) and assembled.
-// On Zen 5 this is faster than hardware gathers of the code words and table entries (docs/PERFORMANCE.md has the
-// GEMV before and after). Other targets (SSE2, NEON) extract every index with scalar shifts.
+// Codeword pairs are then loaded as 64-bit scalars. On x86 (the only intrinsics in qamw): two per 128-bit register
+// (movq + movhps), and with AVX2 / AVX-512 two of those per 256-bit batch; the AVX-512 kernels also work on 256-bit
+// batches, since assembling 512-bit registers costs an extra shuffle per 8 pairs for no gain in FMA throughput.
+// On Zen 5 this beats both hardware gathers and SIMD index extraction followed by reloads of the indices
+// (docs/PERFORMANCE.md). Other targets (NEON) go through a 16-float buffer.
 #pragma once
 
 #include <xsimd/xsimd.hpp>
@@ -20,76 +22,90 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__AVX2__)
+#if defined(__SSE2__) || defined(_M_X64)
 #include <immintrin.h>
+#define QAMW_X86_LOADS 1
 #endif
 
 namespace qamw::kernels {
 
-/// Bytes read past the codes a kernel is given: a 16-byte load at the last group's start, whose k ≥ 4 bytes are codes.
-inline constexpr std::size_t overread = 12;
+/// Bytes a lookup kernel may read past the last group's codes (it reads at most 6).
+inline constexpr std::size_t overread = 8;
 
-/// Byte offsets and shifts of the 8 pairs of a group for one k, and the byte shuffle that gathers them.
-struct group_layout {
-    alignas(32) std::int32_t byte[8];
-    alignas(32) std::int32_t shift[8];
-    alignas(32) std::int8_t shuffle[32];  ///< 32-bit lane l ← bytes byte[l] … byte[l] + 3 (same in both 128-bit lanes)
-    std::uint32_t mask;
-    explicit group_layout(int k) : mask((1u << k) - 1u) {
-        for (int l = 0; l < 8; ++l) {
-            byte[l] = (l * k) >> 3, shift[l] = (l * k) & 7;
-            for (int b = 0; b < 4; ++b) shuffle[4 * l + b] = static_cast<std::int8_t>(byte[l] + b);
-        }
+/// Calls f(std::integral_constant<int, K>{}) for the runtime code width k ∈ [4, 12] (callers have validated k).
+template <class F>
+decltype(auto) with_bits(int k, F&& f) {
+    switch (k) {
+        case 4: return f(std::integral_constant<int, 4>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 6: return f(std::integral_constant<int, 6>{});
+        case 7: return f(std::integral_constant<int, 7>{});
+        case 8: return f(std::integral_constant<int, 8>{});
+        case 9: return f(std::integral_constant<int, 9>{});
+        case 10: return f(std::integral_constant<int, 10>{});
+        case 11: return f(std::integral_constant<int, 11>{});
+        default: return f(std::integral_constant<int, 12>{});
+    }
+}
+
+/// The 8 code indices of one group of K-bit codes.
+template <int K>
+struct group_indices {
+    std::uint64_t lo, hi;  ///< pair l < 4 at bit l·K of lo; pair l ≥ 4 at bit (l − 4)·K of hi
+    explicit group_indices(const std::uint8_t* group) {
+        std::memcpy(&lo, group, 8);  // little-endian hosts only (all qamw targets)
+        std::memcpy(&hi, group + K / 2, 8);
+        if constexpr (K % 2 != 0) hi >>= 4;
+    }
+    template <int L>
+    std::size_t get() const {
+        constexpr std::uint64_t mask = (std::uint64_t{1} << K) - 1;
+        return static_cast<std::size_t>(((L < 4 ? lo : hi) >> ((L % 4) * K)) & mask);
     }
 };
 
 template <class Arch>
 struct lookup {
-    using batch = xsimd::batch<float, Arch>;
+    /// AVX2 and AVX-512 (in xsimd 8, avx512f does not derive from avx2) work on 256-bit batches.
+#if defined(__AVX2__)
+    static constexpr bool wide = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512f, Arch>;
+    using batch_arch = std::conditional_t<!wide, Arch, std::conditional_t<XSIMD_WITH_FMA3_AVX2 != 0, xsimd::fma3<xsimd::avx2>, xsimd::avx2>>;
+#else
+    static constexpr bool wide = false;
+    using batch_arch = Arch;
+#endif
+    using batch = xsimd::batch<float, batch_arch>;
     static constexpr std::size_t W = batch::size;
     static constexpr std::size_t per_group = 16 / W;  ///< batches per group of 8 pairs
     static_assert(16 % W == 0, "batch width must divide 16 floats");
-#if defined(__AVX2__)
-    /// AVX2 and AVX-512 (in xsimd 8, avx512f does not derive from avx2).
-    static constexpr bool wide = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512f, Arch>;
-#endif
 
-    /// The 16 floats of the group starting at `group` into out[0, per_group).
-    static void group(const std::uint8_t* group, const group_layout& g, const float* table2, batch* out) {
-#if defined(__AVX2__)
-        if constexpr (wide) {
-            const __m256i src = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group)));
-            const __m256i words = _mm256_shuffle_epi8(src, _mm256_load_si256(reinterpret_cast<const __m256i*>(g.shuffle)));
-            alignas(32) std::uint32_t i[8];
-            _mm256_store_si256(reinterpret_cast<__m256i*>(i),
-                               _mm256_and_si256(_mm256_srlv_epi32(words, _mm256_load_si256(reinterpret_cast<const __m256i*>(g.shift))),
-                                                _mm256_set1_epi32(static_cast<int>(g.mask))));
-            auto two = [&](int l) {  // codewords i[l] and i[l + 1], 64 bits each
-                const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(table2 + 2 * i[l]));
-                return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(a), reinterpret_cast<const double*>(table2 + 2 * i[l + 1])));
+    /// The 16 floats of the group of K-bit codes starting at `group` into out[0, per_group).
+    template <int K>
+    static void group(const std::uint8_t* group, const float* table2, batch* out) {
+        const group_indices<K> ix(group);
+#if defined(QAMW_X86_LOADS)
+        if constexpr (W == 4 || W == 8) {
+            auto two = [&](std::size_t a, std::size_t b) {  // codewords a and b, 64 bits each, in one 128-bit register
+                const __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(table2 + 2 * a)));
+                return _mm_loadh_pi(lo, reinterpret_cast<const __m64*>(table2 + 2 * b));
             };
-            const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(two(0)), two(2), 1);
-            const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(two(4)), two(6), 1);
-#if defined(__AVX512F__)
-            if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-                out[0] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-                return;
-            }
+            const __m128 q0 = two(ix.template get<0>(), ix.template get<1>()), q1 = two(ix.template get<2>(), ix.template get<3>()),
+                         q2 = two(ix.template get<4>(), ix.template get<5>()), q3 = two(ix.template get<6>(), ix.template get<7>());
+            if constexpr (W == 4) {
+                out[0] = q0, out[1] = q1, out[2] = q2, out[3] = q3;
+            } else {
+#if defined(__AVX__)
+                out[0] = _mm256_insertf128_ps(_mm256_castps128_ps256(q0), q1, 1);
+                out[1] = _mm256_insertf128_ps(_mm256_castps128_ps256(q2), q3, 1);
 #endif
-            if constexpr (W == 8) {
-                out[0] = _mm256_castsi256_ps(lo);
-                out[1] = _mm256_castsi256_ps(hi);
-                return;
             }
+            return;
         }
 #endif
         alignas(64) float f[16];
-        for (int l = 0; l < 8; ++l) {
-            std::uint32_t w;
-            std::memcpy(&w, group + g.byte[l], 4);  // little-endian hosts only (all qamw targets)
-            std::uint32_t i = (w >> g.shift[l]) & g.mask;
-            f[2 * l] = table2[2 * i], f[2 * l + 1] = table2[2 * i + 1];
-        }
+        auto put = [&](int l, std::size_t i) { f[2 * l] = table2[2 * i], f[2 * l + 1] = table2[2 * i + 1]; };
+        put(0, ix.template get<0>()), put(1, ix.template get<1>()), put(2, ix.template get<2>()), put(3, ix.template get<3>());
+        put(4, ix.template get<4>()), put(5, ix.template get<5>()), put(6, ix.template get<6>()), put(7, ix.template get<7>());
         for (std::size_t b = 0; b < per_group; ++b) out[b] = batch::load_aligned(f + b * W);
     }
 };

@@ -1,9 +1,9 @@
 // qamw/kernels/product.hpp — rotated-domain kernels: codes → codeword rows, fused row · x̃ dot products, and the dense
 // tile product the batched GEMM runs on decoded tiles. (The drivers with the math are in qamw/product.hpp.)
 //
-// Costs per weight (AVX-512): dot_row reads k/8 bytes of codes and 4 bytes of x̃ (L1), does one gather of codes per 8
-// pairs, one gather of 8 codeword pairs and one FMA per 16 weights. dot_tile does one FMA per weight per batch row
-// with 8 loads per 16 FMAs (4 × 4 register block).
+// Costs per 8 pairs (16 weights) on AVX2 / AVX-512: dot_row reads k bytes of codes (two 64-bit loads) and 64 bytes
+// of x̃ (L1), extracts 8 indices (a shift and a mask each), loads 8 codeword pairs (8 loads, 6 shuffles) and does two
+// 8-wide FMAs. dot_tile does one FMA per weight per batch row with 8 loads per 16 FMAs (4 × 4 register block).
 #pragma once
 
 #include <qamw/kernels/lookup.hpp>
@@ -18,36 +18,16 @@ namespace qamw::kernels {
 template <class Arch>
 struct product {
     using batch = xsimd::batch<float, Arch>;
-    using L = lookup<Arch>;
-    static constexpr std::size_t W = batch::size, G = L::per_group;
+    static constexpr std::size_t W = batch::size;
 
     /// out[0, 2·pairs) ← the codeword coordinates of a row of `pairs` k-bit codes (pairs % 8 == 0).
     static void lookup_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, float* out) {
-        const group_layout g(k);
-        batch b[G];
-        for (std::size_t p = 0; p < pairs; p += 8) {
-            L::group(codes + p / 8 * static_cast<std::size_t>(k), g, table2, b);
-            for (std::size_t j = 0; j < G; ++j) b[j].store_unaligned(out + 2 * p + j * W);
-        }
+        with_bits(k, [&](auto bits) { lookup_row_k<decltype(bits)::value>(codes, pairs, table2, out); });
     }
 
-    /// Σ_p ⟨codeword(code_p), (xt[2p], xt[2p+1])⟩ over a row of `pairs` codes (pairs % 16 == 0).
+    /// Σ_p ⟨codeword(code_p), (xt[2p], xt[2p+1])⟩ over a row of `pairs` k-bit codes (pairs % 8 == 0).
     static float dot_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, const float* xt) {
-        const group_layout g(k);
-        const std::size_t kb = static_cast<std::size_t>(k);
-        batch acc0[G], acc1[G], b0[G], b1[G];
-        for (std::size_t j = 0; j < G; ++j) acc0[j] = batch(0.0f), acc1[j] = batch(0.0f);
-        for (std::size_t p = 0; p < pairs; p += 16) {
-            L::group(codes + p / 8 * kb, g, table2, b0);
-            L::group(codes + p / 8 * kb + kb, g, table2, b1);
-            for (std::size_t j = 0; j < G; ++j) {
-                acc0[j] = xsimd::fma(b0[j], batch::load_unaligned(xt + 2 * p + j * W), acc0[j]);
-                acc1[j] = xsimd::fma(b1[j], batch::load_unaligned(xt + 2 * p + 16 + j * W), acc1[j]);
-            }
-        }
-        batch s = acc0[0] + acc1[0];
-        for (std::size_t j = 1; j < G; ++j) s += acc0[j] + acc1[j];
-        return xsimd::hadd(s);
+        return with_bits(k, [&](auto bits) { return dot_row_k<decltype(bits)::value>(codes, pairs, table2, xt); });
     }
 
     /// y[b·ldy + i] = Σ_{j<n} q[i·ldq + j] · x[b·ldx + j] for i < rows, b < nb (n % W == 0).
@@ -59,6 +39,31 @@ struct product {
     }
 
 private:
+    using L = lookup<Arch>;
+    using lb = typename L::batch;
+    static constexpr std::size_t G = L::per_group;
+
+    template <int K>
+    static void lookup_row_k(const std::uint8_t* codes, std::size_t pairs, const float* table2, float* out) {
+        lb b[G];
+        for (const std::uint8_t* end = codes + pairs / 8 * K; codes != end; codes += K, out += 16) {
+            L::template group<K>(codes, table2, b);
+            for (std::size_t j = 0; j < G; ++j) b[j].store_unaligned(out + j * L::W);
+        }
+    }
+
+    template <int K>
+    static float dot_row_k(const std::uint8_t* codes, std::size_t pairs, const float* table2, const float* xt) {
+        lb acc[G], b[G];
+        for (std::size_t j = 0; j < G; ++j) acc[j] = lb(0.0f);
+        for (const std::uint8_t* end = codes + pairs / 8 * K; codes != end; codes += K, xt += 16) {
+            L::template group<K>(codes, table2, b);
+            for (std::size_t j = 0; j < G; ++j) acc[j] = xsimd::fma(b[j], lb::load_unaligned(xt + j * L::W), acc[j]);
+        }
+        for (std::size_t j = 1; j < G; ++j) acc[0] += acc[j];
+        return xsimd::hadd(acc[0]);
+    }
+
     template <std::size_t R>
     static void columns(const float* q, std::size_t ldq, const float* x, std::size_t ldx, std::size_t nb,
                         std::size_t n, float* y, std::size_t ldy) {
