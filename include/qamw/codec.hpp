@@ -69,15 +69,6 @@ inline void check_shape(std::int64_t rows, std::int64_t cols) {
                     "shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is not a valid weight matrix");
 }
 
-inline bool finite_at(const void* w, dtype t, std::size_t i) {
-    switch (t) {
-        case dtype::f32: return std::isfinite(static_cast<const float*>(w)[i]);
-        case dtype::f16: return (static_cast<const std::uint16_t*>(w)[i] & 0x7c00u) != 0x7c00u;
-        case dtype::bf16: return (static_cast<const std::uint16_t*>(w)[i] & 0x7f80u) != 0x7f80u;
-    }
-    return false;
-}
-
 inline float value_at(const void* w, dtype t, std::size_t i) {
     switch (t) {
         case dtype::f32: return static_cast<const float*>(w)[i];
@@ -87,15 +78,18 @@ inline float value_at(const void* w, dtype t, std::size_t i) {
     return 0;
 }
 
-/// Throws naming the first (row, column) that is NaN or Inf, in row-major order.
-inline void check_finite(const void* w, dtype t, std::int64_t rows, std::int64_t cols) {
-    std::size_t n = static_cast<std::size_t>(rows * cols);
-    for (std::size_t i = 0; i < n; ++i)
-        if (!finite_at(w, t, i)) {
-            float v = value_at(w, t, i);
-            throw error(errc::non_finite, std::string("weight at row ") + std::to_string(i / cols) + ", column " +
-                                              std::to_string(i % cols) + " is " + (std::isnan(v) ? "NaN" : "Inf"));
-        }
+/// Throws naming the first column of row `i` (row[0, n)) that is NaN or Inf.
+inline void check_finite_row(const float* row, std::size_t n, std::int64_t i) {
+    for (std::size_t j = 0; j < n; ++j)
+        if (!std::isfinite(row[j]))
+            throw error(errc::non_finite, "weight at row " + std::to_string(i) + ", column " + std::to_string(j) + " is " +
+                                              (std::isnan(row[j]) ? "NaN" : "Inf"));
+}
+
+/// Throws naming the first (row, column) of a row-major f32 matrix that is NaN or Inf.
+inline void check_finite(const float* w, std::int64_t rows, std::int64_t cols) {
+    for (std::int64_t i = 0; i < rows; ++i)
+        check_finite_row(w + static_cast<std::size_t>(i) * static_cast<std::size_t>(cols), static_cast<std::size_t>(cols), i);
 }
 
 }  // namespace detail
@@ -134,15 +128,16 @@ inline quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std
     q.bits = p.bits;
     q.layout = make_block_layout(cols, p.block);
     q.seed = p.seed;
-    detail::check_finite(w, type, rows, cols);
     if (col_scales) q.col_scales = store_col_scales(col_scales, static_cast<std::size_t>(cols));
     const std::vector<float> s = col_scale_values(q.col_scales);
     const std::size_t n = static_cast<std::size_t>(cols), np = static_cast<std::size_t>(q.layout.padded);
     const std::size_t m = np / 2, rb = q.row_bytes();
 
-    // Pass 1: norms of the scaled rows (stored with one shared exponent, so all of them are needed first).
+    // Pass 1: norms of the scaled rows (stored with one shared exponent, so all of them are needed first). Non-finite
+    // weights are rejected here, in parallel; chunks rethrow in order, so the error names the first one in row order.
     auto load_row = [&](std::int64_t i, float* row) {
         for (std::size_t j = 0; j < n; ++j) row[j] = detail::value_at(w, type, static_cast<std::size_t>(i) * n + j);
+        detail::check_finite_row(row, n, i);
         if (!s.empty()) scale_columns(row, s.data(), n);
         for (std::size_t j = n; j < np; ++j) row[j] = 0;
     };

@@ -286,7 +286,7 @@ inline double polar_reconstruct(const float* w, std::int64_t rows, std::int64_t 
                                 int threads, float* out) {
     qamw::detail::check_shape(rows, cols);
     const polar_quantizer& pq = polar(k);
-    qamw::detail::check_finite(w, dtype::f32, rows, cols);
+    qamw::detail::check_finite(w, rows, cols);
     const params defaults;
     const block_layout l = make_block_layout(cols, defaults.block);
     const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))

@@ -90,7 +90,7 @@ inline double rtn_reconstruct(const float* w, std::int64_t rows, std::int64_t co
     if (rp.bits < rtn_min_bits || rp.bits > rtn_max_bits)
         throw error(errc::invalid_argument, "rtn: bits per weight b = " + std::to_string(rp.bits) + " outside [2, 8]");
     if (rp.group < 1) throw error(errc::invalid_argument, "rtn: group size must be ≥ 1");
-    qamw::detail::check_finite(w, dtype::f32, rows, cols);
+    qamw::detail::check_finite(w, rows, cols);
     const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))
                                             : std::vector<float>{};
     const block_layout l = make_block_layout(cols, params{}.block);

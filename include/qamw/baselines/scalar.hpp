@@ -47,7 +47,7 @@ inline double scalar_reconstruct(const float* w, std::int64_t rows, std::int64_t
     qamw::detail::check_shape(rows, cols);
     if (b < scalar_min_bits || b > scalar_max_bits)
         throw error(errc::invalid_argument, "scalar: bits per coordinate b = " + std::to_string(b) + " outside [1, 8]");
-    qamw::detail::check_finite(w, dtype::f32, rows, cols);
+    qamw::detail::check_finite(w, rows, cols);
     const scalar_lloyd q(b);
     const block_layout l = make_block_layout(cols, scalar_norm_block);
     const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))
