@@ -18,7 +18,8 @@ const command_spec bench_spec{
     "Medians over --reps runs (default 5) of: encode (M weights/s), decode to f32 (G weights/s), fused GEMV\n"
     "(G weights/s and GB/s of packed codes), a plain read of the same packed bytes (GB/s: the bandwidth bound), Eigen\n"
     "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
-    "(GFLOP/s). Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
+    "(GFLOP/s). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
+    "compare the same moments of machine load. Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
      {"bits", "LIST", "comma-separated k values"},
      {"threads", "N", "threads for every kernel (default 1)"},
@@ -38,18 +39,27 @@ std::vector<std::string> split(const std::string& s) {
     return out;
 }
 
-/// Median wall time of `reps` calls of f, after one warm-up call.
-double median_seconds(int reps, const std::function<void()>& f) {
-    f();
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        f();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+/// Median wall times of `reps` rounds, each calling every f once in turn, after one warm-up call of each. Kernels
+/// compared as ratios are measured in the same rounds, so a change of machine load between them shifts all alike.
+std::vector<double> interleaved_medians(int reps, const std::vector<std::function<void()>>& fs) {
+    for (const auto& f : fs) f();
+    std::vector<std::vector<double>> t(fs.size());
+    for (int i = 0; i < reps; ++i)
+        for (std::size_t j = 0; j < fs.size(); ++j) {
+            auto t0 = std::chrono::steady_clock::now();
+            fs[j]();
+            t[j].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+    std::vector<double> med;
+    for (auto& v : t) {
+        std::sort(v.begin(), v.end());
+        med.push_back(v[v.size() / 2]);
     }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
+    return med;
 }
+
+/// Median wall time of `reps` calls of f, after one warm-up call.
+double median_seconds(int reps, const std::function<void()>& f) { return interleaved_medians(reps, {f})[0]; }
 
 }  // namespace
 
@@ -104,10 +114,12 @@ int run_bench(const args& a) {
                     decode_rows(m.q, std::int64_t(r0), std::int64_t(r1), decoded.data() + r0 * std::size_t(c));
                 });
             });
-            double t_gemv = median_seconds(reps, [&] { m.mm->gemv(x.data(), y.data(), threads); });
-            double t_read = median_seconds(reps, [&] { tools::read_bytes(m.q.codes.data(), m.packed_bytes(), threads); });
-            double t_f32 = median_seconds(reps, [&] { tools::eigen_gemv(m, x.data(), y.data(), threads); });
-            double t_bf16 = median_seconds(reps, [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); });
+            const std::vector<double> t_mv = interleaved_medians(reps, {
+                [&] { m.mm->gemv(x.data(), y.data(), threads); },
+                [&] { tools::read_bytes(m.q.codes.data(), m.packed_bytes(), threads); },
+                [&] { tools::eigen_gemv(m, x.data(), y.data(), threads); },
+                [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); }});
+            const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3];
             io::json row = io::json::object();
             row.set("rows", r);
             row.set("cols", c);
@@ -127,8 +139,11 @@ int run_bench(const args& a) {
                     auto X = tools::gaussian_vector(4, n * std::size_t(c));
                     std::vector<float> Y(n * std::size_t(r));
                     int gr = std::max(1, reps / 2);
-                    gf[i++] = 2.0 * double(n) * W / median_seconds(gr, [&] { m.mm->gemm(X.data(), n, Y.data(), threads); }) / 1e9;
-                    gf[i++] = 2.0 * double(n) * W / median_seconds(gr, [&] { tools::eigen_gemm(m, X.data(), n, Y.data(), threads); }) / 1e9;
+                    const std::vector<double> t_mm = interleaved_medians(gr, {
+                        [&] { m.mm->gemm(X.data(), n, Y.data(), threads); },
+                        [&] { tools::eigen_gemm(m, X.data(), n, Y.data(), threads); }});
+                    gf[i++] = 2.0 * double(n) * W / t_mm[0] / 1e9;
+                    gf[i++] = 2.0 * double(n) * W / t_mm[1] / 1e9;
                 }
                 row.set("gemm16_gflops", gf[0]);
                 row.set("eigen_gemm16_gflops", gf[1]);
