@@ -134,10 +134,11 @@ inline quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std
     const std::size_t m = np / 2, rb = q.row_bytes();
 
     // Pass 1: norms of the scaled rows (stored with one shared exponent, so all of them are needed first). Non-finite
-    // weights are rejected here, in parallel; chunks rethrow in order, so the error names the first one in row order.
-    auto load_row = [&](std::int64_t i, float* row) {
+    // weights are rejected here (check), in parallel; chunks rethrow in order, so the error names the first one in row
+    // order. Pass 2 reloads rows pass 1 has checked.
+    auto load_row = [&](std::int64_t i, float* row, bool check) {
         for (std::size_t j = 0; j < n; ++j) row[j] = detail::value_at(w, type, static_cast<std::size_t>(i) * n + j);
-        detail::check_finite_row(row, n, i);
+        if (check) detail::check_finite_row(row, n, i);
         if (!s.empty()) scale_columns(row, s.data(), n);
         for (std::size_t j = n; j < np; ++j) row[j] = 0;
     };
@@ -145,7 +146,7 @@ inline quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std
     parallel_for(static_cast<std::size_t>(rows), p.threads, [&](std::size_t r0, std::size_t r1) {
         std::vector<float> row(np);
         for (std::size_t i = r0; i < r1; ++i) {
-            load_row(static_cast<std::int64_t>(i), row.data());
+            load_row(static_cast<std::int64_t>(i), row.data(), true);
             norms[i] = row_norm(row.data(), n);
         }
     });
@@ -161,7 +162,7 @@ inline quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std
         std::vector<std::uint16_t> idx(m);
         for (std::size_t i = r0; i < r1; ++i) {
             float rhat = q.norms.value(i);
-            load_row(static_cast<std::int64_t>(i), row.data());
+            load_row(static_cast<std::int64_t>(i), row.data(), false);
             if (rhat > 0) {
                 k.fwht_forward(row.data(), signs.data(), np, static_cast<std::size_t>(q.layout.block),
                                static_cast<float>(unit / double(rhat)));
