@@ -102,11 +102,22 @@ std::vector<float> spec_decode(const quantized_tensor& q) {
     return out;
 }
 
-/// Restores the ISA that was active before a test switched ISAs.
-struct isa_guard {
-    isa saved = active_kernels().id;
-    ~isa_guard() { use_isa(saved); }
-};
+/// Calls f(case, isa) for every stored case under every ISA the machine runs; restores the ISA active before.
+template <class F>
+void on_every_isa(F f) {
+    struct restore {
+        isa saved = active_kernels().id;
+        ~restore() { use_isa(saved); }
+    } guard;
+    const auto cases = load_all();
+    for (isa id : available_isas()) {
+        use_isa(id);
+        for (const auto& g : cases) {
+            INFO(g.s.name << " on " << isa_name(id));
+            f(g, id);
+        }
+    }
+}
 
 }  // namespace
 
@@ -130,38 +141,24 @@ TEST_CASE("golden vectors: every case of the list is stored, as specified", "[go
 }
 
 TEST_CASE("golden vectors: byte-identical encodings on every ISA and thread count", "[golden][isa]") {
-    isa_guard guard;
-    const auto cases = load_all();
-    for (isa id : available_isas()) {
-        use_isa(id);
-        for (const auto& g : cases) {
-            INFO(g.s.name << " on " << isa_name(id));
-            const golden::input in = golden::make_input(g.s);
-            const quantized_tensor q = golden::encode_case(g.s, in, id == isa::scalar ? 1 : 3);
-            CHECK(q.layout.block == g.q.layout.block);
-            CHECK(q.layout.padded == g.q.layout.padded);
-            CHECK(q.norms.exp2 == g.q.norms.exp2);
-            CHECK(q.norms.f16 == g.q.norms.f16);
-            CHECK(q.col_scales == g.q.col_scales);
-            if (q.codes != g.q.codes) {
-                std::size_t first = 0;
-                while (first < std::min(q.codes.size(), g.q.codes.size()) && q.codes[first] == g.q.codes[first]) ++first;
-                FAIL_CHECK("codes differ from byte " << first << " (of " << g.q.codes.size() << ")");
-            }
+    on_every_isa([](const golden::record& g, isa id) {
+        const golden::input in = golden::make_input(g.s);
+        const quantized_tensor q = golden::encode_case(g.s, in, id == isa::scalar ? 1 : 3);
+        CHECK(q.layout.block == g.q.layout.block);
+        CHECK(q.layout.padded == g.q.layout.padded);
+        CHECK(q.norms.exp2 == g.q.norms.exp2);
+        CHECK(q.norms.f16 == g.q.norms.f16);
+        CHECK(q.col_scales == g.q.col_scales);
+        if (q.codes != g.q.codes) {
+            std::size_t first = 0;
+            while (first < std::min(q.codes.size(), g.q.codes.size()) && q.codes[first] == g.q.codes[first]) ++first;
+            FAIL_CHECK("codes differ from byte " << first << " (of " << g.q.codes.size() << ")");
         }
-    }
+    });
 }
 
 TEST_CASE("golden vectors: bit-identical decodings on every ISA", "[golden][isa]") {
-    isa_guard guard;
-    const auto cases = load_all();
-    for (isa id : available_isas()) {
-        use_isa(id);
-        for (const auto& g : cases) {
-            INFO(g.s.name << " on " << isa_name(id));
-            CHECK(same_bits(decode(g.q), g.decoded));
-        }
-    }
+    on_every_isa([](const golden::record& g, isa) { CHECK(same_bits(decode(g.q), g.decoded)); });
 }
 
 TEST_CASE("golden vectors: a decoder written from docs/FORMAT.md gives the stored bits", "[golden][format]") {
