@@ -19,13 +19,13 @@ const std::int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
 bench_matrix& matrix(int shape, int k) {
     static std::map<std::pair<int, int>, std::unique_ptr<bench_matrix>> cache;
     auto& m = cache[{shape, k}];
-    if (!m) m = std::make_unique<bench_matrix>(shapes[shape][0], shapes[shape][1], k, 0);
+    if (!m) m = std::make_unique<bench_matrix>(shapes[shape][0], shapes[shape][1], k, 0, select_kernels());
     return *m;
 }
 
 void label(benchmark::State& s, const bench_matrix& m, int threads) {
     s.SetLabel(std::to_string(m.rows) + "x" + std::to_string(m.cols) + " k=" + std::to_string(m.bits) + " t=" +
-               std::to_string(threads) + " " + isa_name(active_kernels().id));
+               std::to_string(threads) + " " + isa_name(select_kernels().id));
 }
 
 // Args: shape index, k, threads
@@ -102,7 +102,9 @@ void decode_qamw(benchmark::State& s) {
     std::vector<float> out(static_cast<std::size_t>(m.weights()));  // preallocated: measure decoding, not page faults
     for (auto _ : s) {
         parallel_for(std::size_t(m.rows), t, [&](std::size_t r0, std::size_t r1) {
-            decode_rows(m.q, std::int64_t(r0), std::int64_t(r1), out.data() + r0 * std::size_t(m.cols));
+            std::vector<float> scratch(m.mm->prepared().decode_scratch_floats());
+            decode_rows(m.mm->prepared(), std::int64_t(r0), std::int64_t(r1), out.data() + r0 * std::size_t(m.cols),
+                        scratch.data(), select_kernels());
         });
         benchmark::DoNotOptimize(out.data());
     }
@@ -115,10 +117,10 @@ void encode_qamw(benchmark::State& s) {
     auto& m = matrix(int(s.range(0)), int(s.range(1)));
     params p;
     p.bits = m.bits;
-    p.threads = int(s.range(2));
-    for (auto _ : s) benchmark::DoNotOptimize(encode(m.w.data(), m.rows, m.cols, p));
+    const int t = int(s.range(2));
+    for (auto _ : s) benchmark::DoNotOptimize(encode(m.w.data(), m.rows, m.cols, p, nullptr, on_threads{t}, select_kernels()));
     s.SetItemsProcessed(std::int64_t(s.iterations() * m.weights()));
-    label(s, m, p.threads);
+    label(s, m, t);
 }
 
 void gemv_args(benchmark::internal::Benchmark* b) {

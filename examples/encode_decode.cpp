@@ -15,7 +15,6 @@ int main() {
 
     qamw::params p;
     p.bits = 11;  // bits per pair: 5.5 bits per weight for the codes
-    p.threads = 0;
     qamw::quantized_tensor q = qamw::encode(w.data(), rows, cols, p);
     std::vector<float> back = qamw::decode(q);
 
@@ -23,5 +22,5 @@ int main() {
     for (std::size_t i = 0; i < w.size(); ++i) err += std::pow(w[i] - back[i], 2), sig += std::pow(w[i], 2);
     std::printf("%lld x %lld, k = %d: %.4f bits/weight, %zu bytes (f32: %zu), SQNR %.2f dB, kernels %s\n",
                 static_cast<long long>(rows), static_cast<long long>(cols), q.bits, q.bits_per_weight(),
-                q.stored_bytes(), w.size() * 4, -10 * std::log10(err / sig), qamw::isa_name(qamw::active_kernels().id));
+                q.stored_bytes(), w.size() * 4, -10 * std::log10(err / sig), qamw::isa_name(qamw::native_kernels::id));
 }

@@ -6,22 +6,20 @@
 namespace qamw::detail {
 
 #if defined(__x86_64__) || defined(_M_X64)
-const kernel_table& kernel_table_sse2();
-const kernel_table& kernel_table_avx2();
-const kernel_table& kernel_table_avx512();
+extern const kernel_table kernel_table_sse2, kernel_table_avx2, kernel_table_avx512;
 #elif defined(__aarch64__)
-const kernel_table& kernel_table_neon();
+extern const kernel_table kernel_table_neon;
 #endif
 
 const kernel_table* compiled_kernel_table(isa id) {
-    auto cpu = xsimd::available_architectures();
+    static const auto cpu = xsimd::available_architectures();
     switch (id) {
 #if defined(__x86_64__) || defined(_M_X64)
-        case isa::sse2: return cpu.sse2 ? &kernel_table_sse2() : nullptr;
-        case isa::avx2: return cpu.fma3_avx2 ? &kernel_table_avx2() : nullptr;
-        case isa::avx512: return cpu.avx512bw ? &kernel_table_avx512() : nullptr;
+        case isa::sse2: return cpu.sse2 ? &kernel_table_sse2 : nullptr;
+        case isa::avx2: return cpu.fma3_avx2 ? &kernel_table_avx2 : nullptr;
+        case isa::avx512: return cpu.avx512bw ? &kernel_table_avx512 : nullptr;
 #elif defined(__aarch64__)
-        case isa::neon: return cpu.neon64 ? &kernel_table_neon() : nullptr;
+        case isa::neon: return cpu.neon64 ? &kernel_table_neon : nullptr;
 #endif
         default: return nullptr;
     }

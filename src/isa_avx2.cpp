@@ -2,8 +2,6 @@
 #include <qamw/kernels/table.hpp>
 
 namespace qamw::detail {
-const kernel_table& kernel_table_avx2() {
-    static const kernel_table t = make_kernel_table<xsimd::fma3<xsimd::avx2>>(isa::avx2);
-    return t;
-}
+extern const kernel_table kernel_table_avx2;
+constexpr kernel_table kernel_table_avx2 = make_kernel_table<simd_kernels<xsimd::fma3<xsimd::avx2>>>();
 }  // namespace qamw::detail

@@ -2,8 +2,6 @@
 #include <qamw/kernels/table.hpp>
 
 namespace qamw::detail {
-const kernel_table& kernel_table_avx512() {
-    static const kernel_table t = make_kernel_table<xsimd::avx512bw>(isa::avx512);
-    return t;
-}
+extern const kernel_table kernel_table_avx512;
+constexpr kernel_table kernel_table_avx512 = make_kernel_table<simd_kernels<xsimd::avx512bw>>();
 }  // namespace qamw::detail

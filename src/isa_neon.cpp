@@ -2,8 +2,6 @@
 #include <qamw/kernels/table.hpp>
 
 namespace qamw::detail {
-const kernel_table& kernel_table_neon() {
-    static const kernel_table t = make_kernel_table<xsimd::neon64>(isa::neon);
-    return t;
-}
+extern const kernel_table kernel_table_neon;
+constexpr kernel_table kernel_table_neon = make_kernel_table<simd_kernels<xsimd::neon64>>();
 }  // namespace qamw::detail

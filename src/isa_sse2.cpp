@@ -2,8 +2,6 @@
 #include <qamw/kernels/table.hpp>
 
 namespace qamw::detail {
-const kernel_table& kernel_table_sse2() {
-    static const kernel_table t = make_kernel_table<xsimd::sse2>(isa::sse2);
-    return t;
-}
+extern const kernel_table kernel_table_sse2;
+constexpr kernel_table kernel_table_sse2 = make_kernel_table<simd_kernels<xsimd::sse2>>();
 }  // namespace qamw::detail

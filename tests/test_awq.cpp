@@ -48,10 +48,9 @@ struct layer {
     static constexpr double pi = 3.14159265358979323846;
 };
 
-params codec(int bits, int threads) {
+params codec(int bits) {
     params p;
     p.bits = bits;
-    p.threads = threads;
     return p;
 }
 
@@ -61,7 +60,7 @@ TEST_CASE("awq: with outlier input channels the search picks α > 0 and cuts the
           "[awq][quality]") {
     layer L(true);
     for (int k : {7, 11}) {
-        awq_result r = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(k, 2));
+        awq_result r = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(k), 2);
         std::string curve;
         for (auto& [a, e] : r.curve)
             curve += " " + std::to_string(a).substr(0, 4) + ":" + std::to_string(e / r.err_plain);
@@ -79,7 +78,7 @@ TEST_CASE("awq: with outlier input channels the search picks α > 0 and cuts the
         // The returned scales, used for the real codec, give exactly err_best.
         double e = 0;
         for (std::size_t m = 0; m < L.w.size(); ++m)
-            e += awq_matrix_error(encode(L.w[m].data(), L.rows[m], L.cols, codec(k, 1), r.scales.data()), L.w[m].data(),
+            e += awq_matrix_error(encode(L.w[m].data(), L.rows[m], L.cols, codec(k), r.scales.data()), L.w[m].data(),
                                   L.mean_sq, 1);
         CHECK(e == r.err_best);
         WARN("AWQ on the outlier layer, k=" << k << ": best α = " << r.alpha << ", proxy error "
@@ -89,8 +88,8 @@ TEST_CASE("awq: with outlier input channels the search picks α > 0 and cuts the
 
 TEST_CASE("awq: α = 0 is plain encoding, bit for bit; uniform statistics keep α = 0", "[awq]") {
     layer L(false);
-    const params p = codec(9, 2);
-    awq_result r = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, p);
+    const params p = codec(9);
+    awq_result r = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, p, 2);
     double plain = 0;
     for (std::size_t m = 0; m < L.w.size(); ++m) {
         quantized_tensor q = encode(L.w[m].data(), L.rows[m], L.cols, p);
@@ -102,7 +101,7 @@ TEST_CASE("awq: α = 0 is plain encoding, bit for bit; uniform statistics keep �
 
     // All channels alike: every α gives s = 1 exactly, the same codes, the same error, and the tie goes to α = 0.
     std::vector<float> flat_abs(std::size_t(L.cols), 0.8f), flat_sq(std::size_t(L.cols), 1.0f);
-    awq_result f = awq_search(L.ptrs(), L.rows, L.cols, flat_abs, flat_sq, p);
+    awq_result f = awq_search(L.ptrs(), L.rows, L.cols, flat_abs, flat_sq, p, 2);
     CHECK(f.alpha == 0);
     CHECK(f.scales.empty());
     CHECK(f.err_best == f.err_plain);
@@ -111,7 +110,7 @@ TEST_CASE("awq: α = 0 is plain encoding, bit for bit; uniform statistics keep �
 
     // No activation at all: only α = 0 is evaluated.
     std::vector<float> zeros(std::size_t(L.cols), 0.0f);
-    awq_result z = awq_search(L.ptrs(), L.rows, L.cols, zeros, zeros, p);
+    awq_result z = awq_search(L.ptrs(), L.rows, L.cols, zeros, zeros, p, 2);
     CHECK(z.curve.size() == 1);
     CHECK(z.alpha == 0);
     CHECK(z.err_plain == 0);
@@ -138,24 +137,24 @@ TEST_CASE("awq: scales are centred, clamped to the f16 normal range, and zero ch
 
 TEST_CASE("awq: the same result for every thread count; bad input is rejected", "[awq]") {
     layer L(true);
-    awq_result a = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(8, 1));
-    awq_result b = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(8, 3));
+    awq_result a = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(8), 1);
+    awq_result b = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(8), 3);
     CHECK(a.curve == b.curve);
     CHECK(a.scales == b.scales);
     CHECK(a.alpha == b.alpha);
 
     auto bad_abs = L.mean_abs;
     bad_abs[3] = NAN;
-    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, bad_abs, L.mean_sq, codec(8, 1)), qamw::error);
+    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, bad_abs, L.mean_sq, codec(8), 1), qamw::error);
     auto neg = L.mean_sq;
     neg[5] = -1;
-    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, neg, codec(8, 1)), qamw::error);
+    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, neg, codec(8), 1), qamw::error);
     auto short_sq = L.mean_sq;
     short_sq.pop_back();
-    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, short_sq, codec(8, 1)), qamw::error);
-    CHECK_THROWS_AS(awq_search({}, {}, L.cols, L.mean_abs, L.mean_sq, codec(8, 1)), qamw::error);
-    CHECK_THROWS_AS(awq_search(L.ptrs(), {512, 256}, L.cols, L.mean_abs, L.mean_sq, codec(8, 1)), qamw::error);
-    CHECK_THROWS_AS(awq_search({nullptr}, {4}, L.cols, L.mean_abs, L.mean_sq, codec(8, 1)), qamw::error);
+    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, short_sq, codec(8), 1), qamw::error);
+    CHECK_THROWS_AS(awq_search({}, {}, L.cols, L.mean_abs, L.mean_sq, codec(8), 1), qamw::error);
+    CHECK_THROWS_AS(awq_search(L.ptrs(), {512, 256}, L.cols, L.mean_abs, L.mean_sq, codec(8), 1), qamw::error);
+    CHECK_THROWS_AS(awq_search({nullptr}, {4}, L.cols, L.mean_abs, L.mean_sq, codec(8), 1), qamw::error);
 }
 
 TEST_CASE("awq_group_key: q/k/v and gate/up share a key, everything else is alone", "[awq]") {

@@ -4,7 +4,7 @@
 #include "common/metrics.hpp"
 #include "common/random.hpp"
 
-#include <qamw/baselines/registry.hpp>
+#include "baselines/registry.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,10 @@
 // same rate, determinism across runs, thread counts and ISAs, and bad input.
 #include "common/metrics.hpp"
 
-#include <qamw/baselines/scalar_lloyd.hpp>
+#include "baselines/scalar_lloyd.hpp"
 #include <qamw/codec.hpp>
+#include <qamw/dispatch.hpp>
+#include "common/parallel.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -75,22 +77,18 @@ TEST_CASE("encoding is deterministic across runs, thread counts and instruction 
     params p;
     p.bits = 11;
     p.block = 128;
-    const isa before = active_kernels().id;
-    use_isa(isa::scalar);
-    auto base = encode(w.data(), rows, cols, p);
-    auto base_dec = decode(base);
+    auto base = encode(w.data(), rows, cols, p, nullptr, serial{}, ref_kernels{});
+    auto base_dec = decode(base, serial{}, ref_kernels{});
     for (isa id : available_isas())
         for (int threads : {1, 2, 3}) {
-            use_isa(id);
-            p.threads = threads;
-            auto q = encode(w.data(), rows, cols, p);
+            const kernel_table& k = *kernels_for(id);
+            auto q = encode(w.data(), rows, cols, p, nullptr, on_threads{threads}, k);
             INFO("isa " << isa_name(id) << " threads " << threads);
             REQUIRE(q.codes == base.codes);
             REQUIRE(q.norms.f16 == base.norms.f16);
-            auto d = decode(q, threads);
+            auto d = decode(q, on_threads{threads}, k);
             REQUIRE(std::memcmp(d.data(), base_dec.data(), d.size() * 4) == 0);
         }
-    use_isa(before);
 }
 
 TEST_CASE("f16 and bf16 inputs encode like their f32 values", "[codec]") {

@@ -1,6 +1,6 @@
 // parallel_for and its worker pool: every index exactly once for any n and thread count, the documented split,
 // errors rethrown by chunk order, nested calls and concurrent callers complete (they fall back to the calling thread).
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <catch2/catch.hpp>
 

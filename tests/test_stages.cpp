@@ -1,6 +1,7 @@
 // Stage-level tests: f16/bf16 conversion, block layout rule, signs, FWHT (reference and every ISA), pairer, packer,
 // scaler and normalizer.
 #include <qamw/codec.hpp>
+#include <qamw/dispatch.hpp>
 
 #include <catch2/catch.hpp>
 

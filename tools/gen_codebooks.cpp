@@ -10,7 +10,7 @@
 //
 // usage: qamw_gen_codebooks OUT_DIR [K ...]   (default K = 4..12; writes lm2d_kKK.hpp per K)
 #include <qamw/detail/hash.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 #include <qamw/stages/codebook.hpp>
 
 #include <cmath>

@@ -27,16 +27,16 @@ int main(int argc, char** argv) {
         golden::record r;
         r.s = s;
         r.input_fnv = golden::checksum(in);
-        use_isa(isa::scalar);
-        r.q = golden::encode_case(s, in, 1);
-        r.decoded = decode(r.q);
+        const kernel_table& ref = require_kernels(isa::scalar);
+        r.q = golden::encode_case(s, in, 1, ref);
+        r.decoded = decode(r.q, serial{}, ref);
         for (isa other : available_isas()) {
-            use_isa(other);
-            const quantized_tensor q = golden::encode_case(s, in, 3);
+            const kernel_table& k = require_kernels(other);
+            const quantized_tensor q = golden::encode_case(s, in, 3, k);
             if (q.codes != r.q.codes || q.norms.f16 != r.q.norms.f16 || q.norms.exp2 != r.q.norms.exp2 ||
                 q.col_scales != r.q.col_scales || q.layout.padded != r.q.layout.padded ||
                 q.layout.block != r.q.layout.block ||
-                std::memcmp(decode(r.q).data(), r.decoded.data(), 4 * r.decoded.size()) != 0) {
+                std::memcmp(decode(r.q, serial{}, k).data(), r.decoded.data(), 4 * r.decoded.size()) != 0) {
                 std::fprintf(stderr, "%s: %s differs from scalar; not writing golden data\n", s.name.c_str(),
                              isa_name(other));
                 return 1;

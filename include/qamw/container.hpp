@@ -14,6 +14,7 @@
 // container is enough to evaluate or dequantize. Every other tensor is copied byte for byte under its own name.
 #pragma once
 
+#include <qamw/codebooks/lm2d.hpp>
 #include <qamw/codec.hpp>
 #include <qamw/detail/base64.hpp>
 #include <qamw/io/json.hpp>
@@ -58,7 +59,6 @@ public:
     /// Declares a quantized tensor; its payload sizes follow from the shape and the codec parameters.
     void declare_quantized(const std::string& name, std::int64_t rows, std::int64_t cols, const params& p, bool scaled,
                            io::dtype source, const io::json& extra = io::json::object()) {
-        const codebook& cb = lm2d(p.bits);
         block_layout l = make_block_layout(cols, p.block);
         std::int64_t rb = static_cast<std::int64_t>(packed_bytes(static_cast<std::size_t>(l.padded / 2), p.bits));
         w_.add(container_names::codes(name), io::dtype::u8, {rows, rb});
@@ -72,8 +72,8 @@ public:
         m.set("block", l.block);
         m.set("padded", l.padded);
         m.set("seed", detail::hex64(p.seed));
-        m.set("codebook", cb.id());
-        m.set("codebook_checksum", detail::hex64(cb.checksum()));
+        m.set("codebook", lm2d_id(p.bits));
+        m.set("codebook_checksum", detail::hex64(lm2d_checksum(p.bits)));
         m.set("source_dtype", io::dtype_name(source));
         m.set("scaled", scaled);
         for (const auto& kv : extra.members()) m.set(kv.first, kv.second);
@@ -135,35 +135,30 @@ public:
     /// codes are.
     const std::vector<std::string>& tensor_names() const { return all_; }
 
-    /// Loads a quantized tensor (copies its payload out of the mapping).
-    quantized_tensor load(const std::string& name) const {
+    /// A quantized tensor as a view straight into the memory map (nothing is copied; valid while this container
+    /// is). Every field was validated on open; the view is validated again here (norm and scale values).
+    quantized_view view(const std::string& name) const {
         auto it = meta_.find(name);
         if (it == meta_.end()) throw error(errc::format, path() + ": no quantized tensor '" + name + "'");
         const entry& e = it->second;
-        quantized_tensor q;
-        q.rows = e.rows;
-        q.bits = e.bits;
-        q.layout = make_block_layout(e.cols, e.block);
-        q.seed = e.seed;
-        auto codes = file_.view(container_names::codes(name));
-        q.codes.assign(codes.data, codes.data + codes.nbytes);
-        auto norms = file_.view(container_names::norms(name));
-        q.norms.f16.resize(static_cast<std::size_t>(e.rows));
-        std::memcpy(q.norms.f16.data(), norms.data, norms.nbytes);
+        quantized_view v;
+        v.rows = e.rows;
+        v.bits = e.bits;
+        v.layout = make_block_layout(e.cols, e.block);
+        v.seed = e.seed;
+        const auto codes = file_.view(container_names::codes(name));
+        v.codes = codes.data;
+        v.norms = file_.view(container_names::norms(name)).data;
         std::int32_t ex;
         std::memcpy(&ex, file_.view(container_names::norm_exp2(name)).data, 4);
-        q.norms.exp2 = ex;
-        if (e.scaled) {
-            auto s = file_.view(container_names::scales(name));
-            q.col_scales.resize(static_cast<std::size_t>(e.cols));
-            std::memcpy(q.col_scales.data(), s.data, s.nbytes);
-        }
+        v.norm_exp2 = ex;
+        if (e.scaled) v.scales = file_.view(container_names::scales(name)).data;
         try {
-            validate(q);
+            validate(v, codes.nbytes);
         } catch (const error& err) {
             throw error(errc::format, path() + ": tensor '" + name + "': " + err.what());
         }
-        return q;
+        return v;
     }
 
     /// An embedded source file (config.json, tokenizer.model, ...), or nothing.
@@ -227,6 +222,7 @@ private:
         for (const auto& m : file_.metadata()) {
             if (m.first.rfind(prefix, 0) != 0) continue;
             std::string name = m.first.substr(prefix.size());
+            if (name.empty()) fail("", "metadata key 'qamw:' names no tensor");
             entry e;
             try {
                 e.json = io::json::parse(m.second, path() + ": metadata of '" + name + "'");
@@ -246,13 +242,15 @@ private:
                 bool ok;
                 e.seed = parse_hex64(j.at("seed").as_string(), ok);
                 if (!ok) fail(name, "seed is not 16 lowercase hex digits");
-                const codebook& cb = lm2d(e.bits);
-                if (j.at("codebook").as_string() != cb.id())
+                if (j.at("codebook").as_string() != lm2d_id(e.bits))
                     fail(name, "unknown codebook '" + j.at("codebook").as_string() + "'", errc::unsupported);
                 std::uint64_t sum = parse_hex64(j.at("codebook_checksum").as_string(), ok);
-                if (!ok || sum != cb.checksum())
+                if (!ok || sum != lm2d_checksum(e.bits))
                     fail(name, "codebook checksum " + j.at("codebook_checksum").as_string() + " does not match " +
-                                   cb.id() + " of this build (" + detail::hex64(cb.checksum()) + ")");
+                                   lm2d_id(e.bits) + " of this build (" + detail::hex64(lm2d_checksum(e.bits)) + ")");
+                const std::string src = j.at("source_dtype").as_string();
+                if (src != "F32" && src != "F16" && src != "BF16")
+                    fail(name, "source_dtype '" + src + "' is not F32, F16 or BF16", errc::unsupported);
                 std::int64_t rb = static_cast<std::int64_t>(packed_bytes(static_cast<std::size_t>(l.padded / 2), e.bits));
                 expect_tensor(name, container_names::codes(name), io::dtype::u8, {e.rows, rb});
                 expect_tensor(name, container_names::norms(name), io::dtype::f16, {e.rows});
@@ -271,6 +269,7 @@ private:
                 if (t.name.compare(dot, std::string::npos, ".qamw.codes") == 0) all_.push_back(t.name.substr(0, dot));
                 continue;
             }
+            if (meta_.count(t.name)) fail(t.name, "a plain tensor has the name of a quantized tensor");
             plain_.push_back(t.name);
             all_.push_back(t.name);
         }

@@ -13,14 +13,14 @@
 // winning a tie. The result's scales are what to pass to qamw::encode for every matrix of the group (empty when the
 // best α is 0: no scales, which also saves their 16 bits per column).
 //
-// Cost: 21 encode + decode passes over the group's weights. Encoding runs on p.threads workers (qamw::encode), the
+// Cost: 21 encode + decode passes over the group's weights. Encoding runs on `threads` workers (qamw::encode), the
 // error on the same number of workers, row by row in double and summed in row order, so the result is the same for
 // every thread count.
 #pragma once
 
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -62,11 +62,12 @@ inline double awq_matrix_error(const quantized_tensor& q, const float* w, const 
     const std::size_t rows = static_cast<std::size_t>(q.rows), n = static_cast<std::size_t>(q.cols());
     std::vector<double> per_row(rows);
     const std::size_t chunk = 16;  // rows decoded at a time
+    const prepared_tensor t(q.view());
     parallel_for(rows, threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<float> buf(chunk * n);
+        std::vector<float> buf(chunk * n), scratch(t.decode_scratch_floats());
         for (std::size_t b = r0; b < r1; b += chunk) {
             const std::size_t e = std::min(r1, b + chunk);
-            decode_rows(q, static_cast<std::int64_t>(b), static_cast<std::int64_t>(e), buf.data());
+            decode_rows(t, static_cast<std::int64_t>(b), static_cast<std::int64_t>(e), buf.data(), scratch.data());
             for (std::size_t i = b; i < e; ++i) {
                 const float* a = w + i * n;
                 const float* h = buf.data() + (i - b) * n;
@@ -89,7 +90,7 @@ inline double awq_matrix_error(const quantized_tensor& q, const float* w, const 
 /// Throws qamw::error (invalid_argument) for inconsistent sizes or statistics, and whatever qamw::encode throws.
 inline awq_result awq_search(const std::vector<const float*>& weights, const std::vector<std::int64_t>& rows,
                              std::int64_t cols, const std::vector<float>& mean_abs, const std::vector<float>& mean_sq,
-                             const params& p) {
+                             const params& p, int threads) {
     auto bad = [](const std::string& m) { return error(errc::invalid_argument, "awq_search: " + m); };
     if (weights.empty() || weights.size() != rows.size())
         throw bad("needs one or more matrices and one row count per matrix");
@@ -108,8 +109,8 @@ inline awq_result awq_search(const std::vector<const float*>& weights, const std
     auto group_error = [&](const float* s) {
         double e = 0;
         for (std::size_t m = 0; m < weights.size(); ++m) {
-            quantized_tensor q = encode(weights[m], rows[m], cols, p, s);
-            e += awq_matrix_error(q, weights[m], mean_sq, p.threads);
+            quantized_tensor q = encode(weights[m], rows[m], cols, p, s, on_threads{threads});
+            e += awq_matrix_error(q, weights[m], mean_sq, threads);
         }
         return e;
     };

@@ -5,9 +5,11 @@
 
 #include "common/random.hpp"
 
+#include "common/parallel.hpp"
+#include "common/product.hpp"
+
+#include <qamw/codec.hpp>
 #include <qamw/detail/half.hpp>
-#include <qamw/parallel.hpp>
-#include <qamw/product.hpp>
 
 #include <Eigen/Core>
 #include <xsimd/xsimd.hpp>
@@ -29,13 +31,12 @@ struct bench_matrix {
     std::unique_ptr<matmul> mm;
     std::vector<std::uint16_t> bf16;  ///< the same weights in bf16
 
-    bench_matrix(std::int64_t r, std::int64_t c, int k, int threads) : rows(r), cols(c), bits(k) {
+    bench_matrix(std::int64_t r, std::int64_t c, int k, int threads, const kernel_table& kt) : rows(r), cols(c), bits(k) {
         w = gaussian_vector(7, static_cast<std::size_t>(r * c), 0.02);
         params p;
         p.bits = k;
-        p.threads = threads;
-        q = encode(w.data(), r, c, p);
-        mm = std::make_unique<matmul>(q);
+        q = encode(w.data(), r, c, p, nullptr, on_threads{threads}, kt);
+        mm = std::make_unique<matmul>(q.view(), kt);
         bf16.resize(w.size());
         for (std::size_t i = 0; i < w.size(); ++i) bf16[i] = detail::f32_to_bf16(w[i]);
     }

@@ -26,8 +26,11 @@
 // container_writer under the names "kKK.scaled" / "kKK.plain" — the exact bytes of a complete container file.
 #pragma once
 
+#include "common/parallel.hpp"
+
 #include <qamw/container.hpp>
 #include <qamw/detail/hash.hpp>
+#include <qamw/dispatch.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -108,18 +111,17 @@ inline std::uint64_t checksum(const input& in) {
     return detail::fnv1a64(in.s.data(), 4 * in.s.size(), h);
 }
 
-/// Encodes a case's input (converted to the case's dtype first) with `threads` threads under the active ISA.
-inline quantized_tensor encode_case(const spec& c, const input& in, int threads) {
+/// Encodes a case's input (converted to the case's dtype first) on `threads` threads with the kernels k.
+inline quantized_tensor encode_case(const spec& c, const input& in, int threads, const kernel_table& k) {
     params p;
     p.bits = c.bits;
     p.block = c.block;
     p.seed = c.sign_seed;
-    p.threads = threads;
     const float* s = in.s.empty() ? nullptr : in.s.data();
-    if (c.type == 0) return encode(in.w.data(), c.rows, c.cols, p, s);
+    if (c.type == 0) return encode(in.w.data(), c.rows, c.cols, p, s, on_threads{threads}, k);
     std::vector<std::uint16_t> h;
     for (float v : in.w) h.push_back(c.type == 1 ? detail::f32_to_bf16(v) : detail::f32_to_f16(v));
-    return encode(h.data(), c.type == 1 ? dtype::bf16 : dtype::f16, c.rows, c.cols, p, s);
+    return encode(h.data(), c.type == 1 ? dtype::bf16 : dtype::f16, c.rows, c.cols, p, s, on_threads{threads}, k);
 }
 
 /// A stored case: its spec, the FNV-1a of its input, its encoding and its decoding.

@@ -4,7 +4,7 @@
 #include "random.hpp"
 
 #include <qamw/codebooks/lm2d.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <cmath>
 #include <cstddef>

@@ -10,7 +10,7 @@
 
 #include <qamw/container.hpp>
 #include <qamw/io/safetensors.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -28,6 +28,7 @@ using scale_source = std::function<const std::vector<float>*(const std::string& 
 
 struct quantize_options {
     params codec;
+    int threads = 0;      ///< worker threads (0 = all cores); the output is the same bytes for every count
     selection select;
     scale_source scales;  ///< empty: no activation-aware scaling
 };
@@ -100,12 +101,12 @@ inline quantize_report quantize_checkpoint(
             const std::vector<float>* s = opt.scales ? opt.scales(names[i]) : nullptr;
             quantized_tensor q;
             try {
-                q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr);
+                q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
             } catch (const error& e) {
                 throw error(e.code(), "tensor '" + names[i] + "': " + e.what());
             }
             w.write_quantized(names[i], q);
-            std::vector<float> d = decode(q, opt.codec.threads);
+            std::vector<float> d = decode(q, on_threads{opt.threads});
             r.quantized = true;
             r.rel_mse = relative_mse(wf, d);
             r.bytes_out = q.stored_bytes();
@@ -191,7 +192,7 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
         for (const auto& v : w) ptrs.push_back(v.data());
         awq_result r;
         try {
-            r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec);
+            r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec, opt.threads);
         } catch (const error& e) {
             throw error(e.code(), "activation-aware search for '" + names[0] + "': " + e.what());
         }

@@ -16,7 +16,7 @@
 #include "llama.hpp"
 
 #include <qamw/io/safetensors.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <cmath>
 #include <cstring>

@@ -1,15 +1,16 @@
 // tools/eval/model_loader.hpp — the models `qamw eval` runs: a Hugging Face checkpoint in f32, the same checkpoint
 // with its linear weights replaced by a codec's reconstruction (--fake-quant, for the baselines), or a qamw container
-// whose linear layers run through the fused rotated-domain kernels (qamw::matmul) — or, for cross-checking, through
-// a dequantized f32 copy.
+// whose linear layers run through the fused rotated-domain kernels (tools::matmul over qamw/engine.hpp, reading the
+// codes straight from the memory-mapped container) — or, for cross-checking, through a dequantized f32 copy.
 #pragma once
 
+#include "baselines/registry.hpp"
+#include "common/product.hpp"
 #include "common/selection.hpp"
 #include "eval/llama.hpp"
 
-#include <qamw/baselines/registry.hpp>
 #include <qamw/container.hpp>
-#include <qamw/product.hpp>
+#include <qamw/dispatch.hpp>
 
 #include <atomic>
 #include <memory>
@@ -17,19 +18,20 @@
 
 namespace qamw::eval {
 
-/// A quantized linear layer: y = x Ŵᵀ computed from the packed codes (qamw::matmul::gemm), no dequantized copy.
+/// A quantized linear layer: y = x Ŵᵀ computed from the packed codes (tools::matmul::gemm), no dequantized copy. The
+/// view borrows the container's mapping, which must outlive the layer.
 class qamw_linear : public linear {
 public:
-    explicit qamw_linear(quantized_tensor q) : q_(std::move(q)), mm_(q_) {}
-    int64_t in_features() const override { return q_.cols(); }
-    int64_t out_features() const override { return q_.rows; }
+    qamw_linear(const quantized_view& v, const kernel_table& k) : mm_(v, k), bytes_(v.stored_bytes()) {}
+    int64_t in_features() const override { return mm_.cols(); }
+    int64_t out_features() const override { return mm_.rows(); }
     void forward(const float* x, int64_t m, float* y) const override { mm_.gemm(x, static_cast<std::size_t>(m), y, 1); }
-    std::size_t weight_bytes() const override { return q_.stored_bytes(); }
-    void row(int64_t i, float* out) const override { decode_rows(q_, i, i + 1, out); }
+    std::size_t weight_bytes() const override { return bytes_; }
+    void row(int64_t i, float* out) const override { mm_.decode_row(i, out); }
 
 private:
-    quantized_tensor q_;
-    matmul mm_;
+    tools::matmul mm_;
+    std::size_t bytes_;
 };
 
 /// The tensors of a container as f32: quantized ones decoded, the others widened.
@@ -43,7 +45,7 @@ public:
         return t->shape;
     }
     std::vector<float> load_f32(const std::string& name) const override {
-        if (c_.is_quantized(name)) return decode(c_.load(name));
+        if (c_.is_quantized(name)) return decode(c_.view(name));
         return io::to_f32(c_.file().view(name));
     }
 
@@ -55,10 +57,13 @@ struct model_options {
     bool dequantized = false;  ///< container: run decode-then-f32 instead of the fused kernels
     std::string fake_quant;    ///< checkpoint: codec spec ("polar:8", "rtn32:4", ...) applied to the selected linears
     int threads = 0;           ///< for fake quantization
+    const kernel_table* kernels = nullptr;  ///< the fused kernels' instruction set (nullptr: select_kernels())
 };
 
 /// A loaded model and what its linear weights cost.
 struct loaded_model {
+    std::unique_ptr<container> file;  ///< a container's mapping, which the model's quantized layers read (declared
+                                      ///< before the model, so destroyed after it)
     std::unique_ptr<llama_model> model;
     std::string kind;             ///< "f32", "qamw (fused)", "qamw (dequantized)", "fake-quant polar:8"
     double linear_bits = 0, linear_weights = 0;
@@ -77,7 +82,9 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
     loaded_model out;
     if (is_container(path)) {
         if (!opt.fake_quant.empty()) throw error(errc::invalid_argument, "--fake-quant applies to checkpoints, not containers");
-        container c = container::open(path);
+        out.file = std::make_unique<container>(container::open(path));
+        const container& c = *out.file;
+        const kernel_table& kernels = opt.kernels ? *opt.kernels : select_kernels();
         auto cfg_bytes = c.embedded_file("config.json");
         if (!cfg_bytes) throw error(errc::format, path + ": no embedded config.json");
         llama_config cfg = parse_llama_config(
@@ -86,11 +93,11 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
         linear_factory dense = dense_factory(src);
         linear_factory factory = [&](const std::string& name) -> std::unique_ptr<linear> {
             if (!c.is_quantized(name)) return dense(name);
-            quantized_tensor q = c.load(name);
+            const quantized_view q = c.view(name);
             out.linear_bits += 8.0 * double(q.stored_bytes());
             out.linear_weights += double(q.rows) * double(q.cols());
-            if (opt.dequantized) return std::make_unique<dense_linear>(decode(q), q.rows, q.cols());
-            return std::make_unique<qamw_linear>(std::move(q));
+            if (opt.dequantized) return std::make_unique<dense_linear>(decode(q, serial{}, kernels), q.rows, q.cols());
+            return std::make_unique<qamw_linear>(q, kernels);
         };
         out.model = std::make_unique<llama_model>(cfg, src, factory);
         out.kind = opt.dequantized ? "qamw (dequantized to f32)" : "qamw (fused kernels)";

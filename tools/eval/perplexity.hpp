@@ -55,7 +55,7 @@
 #include <qamw/detail/hash.hpp>
 #include <qamw/io/atomic_file.hpp>
 #include <qamw/io/mapped_file.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -84,8 +84,9 @@ int run_bench(const args& a) {
     const double membw = double(big.size()) / median_seconds(reps, [&] { tools::read_bytes(big.data(), big.size(), threads); }) / 1e9;
     big = {};
 
+    const kernel_table& kt = select_kernels();
     io::json out = io::json::object();
-    out.set("isa", isa_name(active_kernels().id));
+    out.set("isa", isa_name(kt.id));
     out.set("threads", threads);
     out.set("reps", reps);
     out.set("memory_read_gb_per_s", membw);
@@ -93,25 +94,26 @@ int run_bench(const args& a) {
     const bool json = a.has("json");
     if (!json) {
         std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
-                    isa_name(active_kernels().id), threads, reps, membw);
+                    isa_name(kt.id), threads, reps, membw);
         std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
                     "gemv Gw/s", "gemv GB/s", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
                     "f32 GF");
     }
     for (auto [r, c] : shapes) {
         for (int k : ks) {
-            tools::bench_matrix m(r, c, k, threads);
+            tools::bench_matrix m(r, c, k, threads, kt);
             const double W = m.weights(), B = double(m.packed_bytes());
             auto x = tools::gaussian_vector(3, std::size_t(c));
             std::vector<float> y(static_cast<std::size_t>(r));
             params p;
             p.bits = k;
-            p.threads = threads;
-            double t_enc = median_seconds(std::max(1, reps / 2), [&] { encode(m.w.data(), r, c, p); });
+            double t_enc = median_seconds(std::max(1, reps / 2), [&] { encode(m.w.data(), r, c, p, nullptr, on_threads{threads}, kt); });
             std::vector<float> decoded(static_cast<std::size_t>(r * c));  // preallocated: measure decoding, not page faults
             double t_dec = median_seconds(reps, [&] {
                 parallel_for(static_cast<std::size_t>(r), threads, [&](std::size_t r0, std::size_t r1) {
-                    decode_rows(m.q, std::int64_t(r0), std::int64_t(r1), decoded.data() + r0 * std::size_t(c));
+                    std::vector<float> scratch(m.mm->prepared().decode_scratch_floats());
+                    decode_rows(m.mm->prepared(), std::int64_t(r0), std::int64_t(r1), decoded.data() + r0 * std::size_t(c),
+                                scratch.data(), kt);
                 });
             });
             const std::vector<double> t_mv = interleaved_medians(reps, {

@@ -61,11 +61,11 @@ int run_demo(const args& a) {
 
     io::json out = io::json::object();
     out.set("model", model);
-    out.set("isa", isa_name(active_kernels().id));
+    out.set("isa", isa_name(select_kernels().id));
     if (!tokens.empty()) out.set("tokens", tokens), out.set("f32_ppl", f32->ppl);
     io::json& rates = out.set("rates", io::json::array());
     if (!json) {
-        std::printf("qamw demo: %s (kernels: %s)\n", model.c_str(), isa_name(active_kernels().id));
+        std::printf("qamw demo: %s (kernels: %s)\n", model.c_str(), isa_name(select_kernels().id));
         if (f32)
             std::printf("f32: PPL %.4f on %s (%lld windows of %lld)\n", f32->ppl, tokens.c_str(),
                         static_cast<long long>(f32->windows), static_cast<long long>(f32->n_ctx));
@@ -76,7 +76,7 @@ int run_demo(const args& a) {
     for (int k : {7, 8, 11}) {
         tools::quantize_options opt;
         opt.codec.bits = k;
-        opt.codec.threads = threads;
+        opt.threads = threads;
         const std::string file = (tmp / ("k" + std::to_string(k) + ".qamw.safetensors")).string();
         tools::quantize_report rep = tools::quantize_checkpoint(ck, file, opt);
         double err = 0, n = 0, bytes = double(rep.quantized_bytes);

@@ -1,5 +1,6 @@
 // tools/qamw/cmd_dequantize.cpp — `qamw dequantize`: a container → a plain Hugging Face checkpoint directory.
 #include "commands.hpp"
+#include "common/parallel.hpp"
 
 #include <qamw/container.hpp>
 #include <qamw/detail/half.hpp>
@@ -54,7 +55,7 @@ int run_dequantize(const args& a) {
     std::size_t done = 0, bytes = 0;
     for (const auto& name : order) {
         if (c.is_quantized(name)) {
-            std::vector<float> d = decode(c.load(name), threads);
+            std::vector<float> d = decode(c.view(name), on_threads{threads});
             io::dtype t = dtype_of(name);
             if (t == io::dtype::f32) {
                 w.write(name, d.data(), d.size() * 4);

@@ -25,7 +25,7 @@ int run_inspect(const args& a) {
     j.set("file_bytes", static_cast<std::int64_t>(c.file().file_size()));
     io::json& qs = j.set("quantized", io::json::array());
     for (const auto& name : c.quantized_names()) {
-        quantized_tensor q = c.load(name);  // validates the payload too
+        const quantized_view q = c.view(name);  // validates the payload too
         weights += static_cast<std::size_t>(q.rows * q.cols());
         bytes += q.stored_bytes();
         io::json r = c.meta(name);

@@ -44,7 +44,7 @@ int run_quantize(const args& a) {
         opt.codec.seed = std::strtoull(s.c_str(), &end, 0);
         if (s.empty() || *end) throw error(errc::invalid_argument, "--seed: expected an integer, got '" + s + "'");
     }
-    opt.codec.threads = static_cast<int>(a.get_int("threads", 0));
+    opt.threads = static_cast<int>(a.get_int("threads", 0));
     opt.select.include = a.get("include");
     opt.select.exclude = a.get("exclude");
     lm2d(opt.codec.bits);
@@ -84,7 +84,7 @@ int run_quantize(const args& a) {
         j.set("bpw_quantized", rep.bpw_quantized());
         j.set("bpw_file", rep.bpw_file());
         j.set("seconds", rep.seconds);
-        j.set("threads", resolve_threads(opt.codec.threads));
+        j.set("threads", resolve_threads(opt.threads));
         io::json& groups = j.set("awq", io::json::array());
         for (const auto& g : awq.groups) {
             io::json r = io::json::object();
@@ -133,7 +133,7 @@ int run_quantize(const args& a) {
     std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %d, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,
                 100.0 * double(rep.output_bytes) / double(rep.input_bytes), opt.codec.bits, opt.codec.block);
     std::printf("average bpw: %.4f over quantized weights (%zu), %.4f over the whole file; wall time %.2f s on %d threads\n",
-                rep.bpw_quantized(), rep.quantized_weights, rep.bpw_file(), rep.seconds, resolve_threads(opt.codec.threads));
+                rep.bpw_quantized(), rep.quantized_weights, rep.bpw_file(), rep.seconds, resolve_threads(opt.threads));
     return 0;
 }
 

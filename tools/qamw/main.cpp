@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
         if (name == "--help" || name == "-h" || name == "help") return usage(), 0;
         if (name == "--version") {
             bool json = argc > 2 && std::strcmp(argv[2], "--json") == 0;
-            const char* isa = qamw::isa_name(qamw::active_kernels().id);
+            const char* isa = qamw::isa_name(qamw::select_kernels().id);
             if (json)
                 std::printf("{\"version\": \"%s\", \"format_version\": %d, \"isa\": \"%s\"}\n", qamw::version_string,
                             qamw::format_version, isa);

@@ -17,6 +17,7 @@
 #include <qamw/detail/hash.hpp>
 #include <qamw/error.hpp>
 #include <qamw/stages/codebook.hpp>
+#include <qamw/stages/packer.hpp>
 
 #include <cstdint>
 #include <string>
@@ -24,17 +25,47 @@
 
 namespace qamw {
 
-constexpr int min_bits = 4, max_bits = 12;
+/// The shipped table of k bits per pair: 2^k codewords, interleaved x0 y0 x1 y1 … (a constant: nothing is built).
+/// Throws for k outside [4, 12].
+inline const float* lm2d_table(int k) {
+    using namespace codebooks;
+    switch (k) {
+        case 4: return lm2d_k04;
+        case 5: return lm2d_k05;
+        case 6: return lm2d_k06;
+        case 7: return lm2d_k07;
+        case 8: return lm2d_k08;
+        case 9: return lm2d_k09;
+        case 10: return lm2d_k10;
+        case 11: return lm2d_k11;
+        case 12: return lm2d_k12;
+        default: throw error(errc::invalid_argument, "bits per pair k = " + std::to_string(k) + " is outside [4, 12]");
+    }
+}
 
-/// One codebook with its search index. Obtain through lm2d(k); immutable and shared between threads.
+/// The FNV-1a 64 checksum the generator recorded for the table of k bits per pair.
+inline std::uint64_t lm2d_checksum(int k) {
+    using namespace codebooks;
+    const std::uint64_t sums[] = {lm2d_k04_checksum, lm2d_k05_checksum, lm2d_k06_checksum,
+                                  lm2d_k07_checksum, lm2d_k08_checksum, lm2d_k09_checksum,
+                                  lm2d_k10_checksum, lm2d_k11_checksum, lm2d_k12_checksum};
+    lm2d_table(k);  // range check
+    return sums[k - min_bits];
+}
+
+/// The codebook id written into containers.
+inline std::string lm2d_id(int k) { return "lm2d-k" + std::to_string(k); }
+
+/// One codebook with its nearest-point search index: what the encoder needs (decoders need only lm2d_table()).
+/// Building the index costs up to ~0.1 s at k = 12. Obtain through lm2d(k); immutable and shared between threads.
 class codebook {
 public:
-    codebook(int bits, const float* xy, std::uint64_t checksum) : bits_(bits), checksum_(checksum), xy_(xy) {
+    explicit codebook(int bits) : bits_(bits), xy_(lm2d_table(bits)) {
         std::size_t n = std::size_t{1} << bits;
-        if (detail::fnv1a64(xy, 2 * n * sizeof(float)) != checksum)
-            throw error(errc::format, "codebook lm2d-k" + std::to_string(bits) + ": table does not match its checksum");
+        if (detail::fnv1a64(xy_, 2 * n * sizeof(float)) != lm2d_checksum(bits))
+            throw error(errc::format, "codebook " + lm2d_id(bits) + ": table does not match its checksum");
         xs_.resize(n), ys_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) xs_[i] = xy[2 * i], ys_[i] = xy[2 * i + 1];
+        for (std::size_t i = 0; i < n; ++i) xs_[i] = xy_[2 * i], ys_[i] = xy_[2 * i + 1];
         index_ = nearest_index(xs_.data(), ys_.data(), n);
     }
     codebook(const codebook&) = delete;
@@ -42,45 +73,46 @@ public:
 
     int bits() const { return bits_; }
     std::size_t size() const { return xs_.size(); }
-    std::uint64_t checksum() const { return checksum_; }
-    std::string id() const { return "lm2d-k" + std::to_string(bits_); }
+    std::uint64_t checksum() const { return lm2d_checksum(bits_); }
+    std::string id() const { return lm2d_id(bits_); }
     const float* xs() const { return xs_.data(); }  ///< x coordinates, size() of them
     const float* ys() const { return ys_.data(); }  ///< y coordinates
     const float* xy() const { return xy_; }         ///< interleaved x0 y0 x1 y1 … (the shipped table)
     const nearest_index& index() const { return index_; }
     std::uint32_t nearest(float x, float y) const { return index_.nearest(x, y); }
+    /// The pair-quantizer shape (codec.hpp): encode = nearest codeword, table = the shipped table.
+    std::uint32_t encode(float x, float y) const { return index_.nearest(x, y); }
+    const float* table() const { return xy_; }
 
 private:
     int bits_;
-    std::uint64_t checksum_;
     const float* xy_;
     std::vector<float> xs_, ys_;
     nearest_index index_;
 };
 
-/// The shipped codebook for k bits per pair (built on first use, then shared). Throws for k outside [4, 12].
+/// The encoder's codebook for k bits per pair: built on the first request for k (the table checked against its
+/// checksum, the search index built), then shared. Throws for k outside [4, 12]. Decoding never calls this.
 inline const codebook& lm2d(int k) {
-    using namespace codebooks;
     switch (k) {
-#define QAMW_LM2D_CASE(K, NAME)                                   \
-    case K: {                                                     \
-        static const codebook cb(K, NAME, NAME##_checksum);       \
-        return cb;                                                \
+#define QAMW_LM2D_CASE(K)              \
+    case K: {                          \
+        static const codebook cb(K);   \
+        return cb;                     \
     }
-        QAMW_LM2D_CASE(4, lm2d_k04)
-        QAMW_LM2D_CASE(5, lm2d_k05)
-        QAMW_LM2D_CASE(6, lm2d_k06)
-        QAMW_LM2D_CASE(7, lm2d_k07)
-        QAMW_LM2D_CASE(8, lm2d_k08)
-        QAMW_LM2D_CASE(9, lm2d_k09)
-        QAMW_LM2D_CASE(10, lm2d_k10)
-        QAMW_LM2D_CASE(11, lm2d_k11)
-        QAMW_LM2D_CASE(12, lm2d_k12)
+        QAMW_LM2D_CASE(4)
+        QAMW_LM2D_CASE(5)
+        QAMW_LM2D_CASE(6)
+        QAMW_LM2D_CASE(7)
+        QAMW_LM2D_CASE(8)
+        QAMW_LM2D_CASE(9)
+        QAMW_LM2D_CASE(10)
+        QAMW_LM2D_CASE(11)
+        QAMW_LM2D_CASE(12)
 #undef QAMW_LM2D_CASE
-        default:
-            throw error(errc::invalid_argument,
-                        "bits per pair k = " + std::to_string(k) + " is outside [4, 12]");
+        default: lm2d_table(k);  // throws
     }
+    throw error(errc::invalid_argument, "bits per pair k = " + std::to_string(k) + " is outside [4, 12]");
 }
 
 }  // namespace qamw

@@ -3,12 +3,15 @@
 
 namespace qamw {
 
-enum class isa : int { scalar, sse2, avx2, avx512, neon };
+/// scalar: the references; sse2; avx (Sandy Bridge: 256-bit float, no FMA); avx2 (with FMA); avx512 (AVX-512BW,
+/// run on 256-bit AVX2 batches where that is faster); neon (AArch64).
+enum class isa : int { scalar, sse2, avx, avx2, avx512, neon };
 
 constexpr const char* isa_name(isa i) {
     switch (i) {
         case isa::scalar: return "scalar";
         case isa::sse2: return "sse2";
+        case isa::avx: return "avx";
         case isa::avx2: return "avx2";
         case isa::avx512: return "avx512";
         case isa::neon: return "neon";

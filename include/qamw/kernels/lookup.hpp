@@ -22,9 +22,8 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__SSE2__) || defined(_M_X64)
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-#define QAMW_X86_LOADS 1
 #endif
 
 namespace qamw::kernels {
@@ -64,16 +63,17 @@ struct group_indices {
     }
 };
 
+/// Whether Arch is an x86 instruction set (SSE2 and up, AVX, AVX-512). Decided by the architecture tag alone, never
+/// by the compiler's -m flags, so every instantiation compiles the same way in every translation unit.
+template <class Arch>
+inline constexpr bool is_x86 = std::is_base_of_v<xsimd::sse2, Arch> || std::is_base_of_v<xsimd::avx, Arch> ||
+                               std::is_base_of_v<xsimd::avx512f, Arch>;
+
 template <class Arch>
 struct lookup {
-    /// AVX2 and AVX-512 (in xsimd 8, avx512f does not derive from avx2) work on 256-bit batches.
-#if defined(__AVX2__)
-    static constexpr bool wide = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512f, Arch>;
-    using batch_arch = std::conditional_t<!wide, Arch, std::conditional_t<XSIMD_WITH_FMA3_AVX2 != 0, xsimd::fma3<xsimd::avx2>, xsimd::avx2>>;
-#else
-    static constexpr bool wide = false;
-    using batch_arch = Arch;
-#endif
+    /// AVX-512 (in xsimd 8, avx512f does not derive from avx2) works on 256-bit AVX2 batches with FMA (every AVX-512
+    /// CPU has both).
+    using batch_arch = std::conditional_t<std::is_base_of_v<xsimd::avx512f, Arch>, xsimd::fma3<xsimd::avx2>, Arch>;
     using batch = xsimd::batch<float, batch_arch>;
     static constexpr std::size_t W = batch::size;
     static constexpr std::size_t per_group = 16 / W;  ///< batches per group of 8 pairs
@@ -83,8 +83,8 @@ struct lookup {
     template <int K>
     static void group(const std::uint8_t* group, const float* table2, batch* out) {
         const group_indices<K> ix(group);
-#if defined(QAMW_X86_LOADS)
-        if constexpr (W == 4 || W == 8) {
+#if defined(__x86_64__) || defined(_M_X64)
+        if constexpr (is_x86<Arch>) {
             auto two = [&](std::size_t a, std::size_t b) {  // codewords a and b, 64 bits each, in one 128-bit register
                 const __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(table2 + 2 * a)));
                 return _mm_loadh_pi(lo, reinterpret_cast<const __m64*>(table2 + 2 * b));
@@ -93,11 +93,9 @@ struct lookup {
                          q2 = two(ix.template get<4>(), ix.template get<5>()), q3 = two(ix.template get<6>(), ix.template get<7>());
             if constexpr (W == 4) {
                 out[0] = q0, out[1] = q1, out[2] = q2, out[3] = q3;
-            } else {
-#if defined(__AVX__)
+            } else {  // W == 8: AVX, AVX2, AVX-512
                 out[0] = _mm256_insertf128_ps(_mm256_castps128_ps256(q0), q1, 1);
                 out[1] = _mm256_insertf128_ps(_mm256_castps128_ps256(q2), q3, 1);
-#endif
             }
             return;
         }

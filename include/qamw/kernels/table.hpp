@@ -1,17 +1,83 @@
-// qamw/kernels/table.hpp — the set of hot-loop kernels of one instruction set, as plain function pointers.
+// qamw/kernels/table.hpp — the hot-loop kernels of one instruction set, in two interchangeable forms.
 //
-// make_kernel_table<Arch>() instantiates every kernel for one xsimd architecture. It is included by the per-ISA
-// translation units of the qamw::dispatch library (src/isa_*.cpp, each compiled with its -m flags) and, in header-only
-// use, for the consumer's own compile-time architecture. Only templates on Arch live in kernel headers, so no
+//   simd_kernels<Arch>  static member functions over one xsimd architecture tag: an engine names the tag it compiles
+//                       for (e.g. xsimd::avx2, or xsimd::default_arch) and every call inlines into its own loops.
+//   ref_kernels         the same functions on the scalar references (qamw::ref), always available.
+//   kernel_table        the same functions as plain function pointers, for runtime dispatch (qamw/dispatch.hpp).
+// The drivers (qamw/codec.hpp, qamw/engine.hpp) are templates over a kernel set K and call k.fwht_forward(...),
+// k.dot_row(...), ... — the same source for all three forms. Only templates on Arch live in kernel headers, so no
 // ISA-specific copy of a shared inline function can leak into baseline code.
 #pragma once
 
 #include <qamw/kernels/fwht.hpp>
 #include <qamw/kernels/isa.hpp>
 #include <qamw/kernels/product.hpp>
+#include <qamw/kernels/reference.hpp>
+#include <qamw/stages/fwht.hpp>
+
+#include <type_traits>
 
 namespace qamw {
 
+/// The instruction-set name qamw reports for an xsimd architecture tag.
+template <class Arch>
+constexpr isa isa_of() {
+    if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) return isa::avx512;
+    else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) return isa::avx2;
+    else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) return isa::avx;
+    else if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) return isa::sse2;
+    else if constexpr (std::is_base_of_v<xsimd::neon, Arch>) return isa::neon;
+    else return isa::scalar;
+}
+
+/// The kernels of one xsimd architecture, as inlinable static functions (signatures: see kernel_table).
+template <class Arch>
+struct simd_kernels {
+    static constexpr isa id = isa_of<Arch>();
+    static void fwht_forward(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        kernels::fwht<Arch>::forward(x, signs, n, block, gain);
+    }
+    static void fwht_inverse(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        kernels::fwht<Arch>::inverse(x, signs, n, block, gain);
+    }
+    static void lookup_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, float* out) {
+        kernels::product<Arch>::lookup_row(codes, pairs, k, table2, out);
+    }
+    static float dot_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, const float* xt) {
+        return kernels::product<Arch>::dot_row(codes, pairs, k, table2, xt);
+    }
+    static void dot_tile(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
+                         std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
+        kernels::product<Arch>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
+    }
+};
+
+/// The kernels of the architecture this translation unit is compiled for (xsimd::default_arch: what -march enables).
+/// The codec's and engine's default kernel set; a different -march gives a different type, never an ODR clash.
+using native_kernels = simd_kernels<xsimd::default_arch>;
+
+/// The scalar reference kernels (qamw::ref), as static functions.
+struct ref_kernels {
+    static constexpr isa id = isa::scalar;
+    static void fwht_forward(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        ref::fwht_forward(x, signs, n, block, gain);
+    }
+    static void fwht_inverse(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
+        ref::fwht_inverse(x, signs, n, block, gain);
+    }
+    static void lookup_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, float* out) {
+        ref::lookup_row(codes, pairs, k, table2, out);
+    }
+    static float dot_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, const float* xt) {
+        return ref::dot_row(codes, pairs, k, table2, xt);
+    }
+    static void dot_tile(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
+                         std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
+        ref::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
+    }
+};
+
+/// A kernel set as function pointers (what runtime dispatch hands out).
 struct kernel_table {
     isa id;
     /// x[0, n) ← gain · H(signs ⊙ x) per block of `block` floats (stages/fwht.hpp).
@@ -27,16 +93,10 @@ struct kernel_table {
                      std::size_t nb, std::size_t n, float* y, std::size_t ldy);
 };
 
-template <class Arch>
-kernel_table make_kernel_table(isa id) {
-    kernel_table t{};
-    t.id = id;
-    t.fwht_forward = &kernels::fwht<Arch>::forward;
-    t.fwht_inverse = &kernels::fwht<Arch>::inverse;
-    t.lookup_row = &kernels::product<Arch>::lookup_row;
-    t.dot_row = &kernels::product<Arch>::dot_row;
-    t.dot_tile = &kernels::product<Arch>::dot_tile;
-    return t;
+/// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
+template <class K>
+constexpr kernel_table make_kernel_table() {
+    return kernel_table{K::id, &K::fwht_forward, &K::fwht_inverse, &K::lookup_row, &K::dot_row, &K::dot_tile};
 }
 
 }  // namespace qamw

@@ -10,6 +10,9 @@
 
 namespace qamw {
 
+/// The range of k, bits per index.
+constexpr int min_bits = 4, max_bits = 12;
+
 /// Bytes that m indices of k bits occupy.
 constexpr std::size_t packed_bytes(std::size_t m, int k) { return (m * static_cast<std::size_t>(k) + 7) / 8; }
 

@@ -1,4 +1,4 @@
-// qamw/baselines/registry.hpp — QAM-W and its baselines behind one interface, selected by name ("fake quantization":
+// tools/baselines/registry.hpp — QAM-W and its baselines behind one interface, selected by name ("fake quantization":
 // each returns the reconstruction of a weight matrix and the exact number of bits its stored form takes).
 //
 // Names (NAME:BITS):
@@ -20,9 +20,9 @@
 // (+0.125) at their nominal rate, and rejects rtn32's +0.5 (rtn32:4 is a 4.5 bpw format and competes at 4.5).
 #pragma once
 
-#include <qamw/baselines/polar.hpp>
-#include <qamw/baselines/rtn.hpp>
-#include <qamw/baselines/scalar.hpp>
+#include "baselines/polar.hpp"
+#include "baselines/rtn.hpp"
+#include "baselines/scalar.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
 
@@ -56,7 +56,7 @@ struct codec_info {
 inline const std::vector<codec_info>& codecs() {
     static const std::vector<codec_info> list = {
         {"qamw", min_bits, max_bits, "bits per pair"},
-        {"polar", polar_min_bits, polar_max_bits, "bits per pair"},
+        {"polar", min_bits, max_bits, "bits per pair"},
         {"scalar", scalar_min_bits, scalar_max_bits, "bits per coordinate"},
         {"rtn32", rtn_min_bits, rtn_max_bits, "bits per weight"},
         {"rtn128", rtn_min_bits, rtn_max_bits, "bits per weight"},
@@ -132,9 +132,8 @@ inline result reconstruct(const codec_spec& c, const float* w, std::int64_t rows
     if (c.name == "qamw") {
         params p;
         p.bits = c.bits;
-        p.threads = threads;
-        quantized_tensor q = encode(w, rows, cols, p, col_scales);
-        r.w_hat = decode(q, threads);
+        quantized_tensor q = encode(w, rows, cols, p, col_scales, on_threads{threads});
+        r.w_hat = decode(q, on_threads{threads});
         r.bits = 8.0 * double(q.stored_bytes());
         return r;
     }

@@ -1,4 +1,4 @@
-// qamw/baselines/polar.hpp — polar coding of the rotated pairs: the amplitude × phase baseline that QAM-W's joint
+// tools/baselines/polar.hpp — polar coding of the rotated pairs: the amplitude × phase baseline that QAM-W's joint
 // 2D codebook is compared with (PAPER.md: "joint 2D coding beats polar coding").
 //
 // Math. A point of N(0, I₂) in polar form (r, θ) has independent radius and phase: r follows the Rayleigh law with
@@ -28,7 +28,7 @@
 
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/normalizer.hpp>
 #include <qamw/stages/packer.hpp>
@@ -194,14 +194,13 @@ public:
             er2 += y * y * radius_.cell_mass()[i];
         }
         mse_ = (2 - 2 * sinc * er + er2) / 2;
-        const std::size_t n = std::size_t{1} << bits();
-        xs_.resize(n), ys_.resize(n);
+        xy_.resize(std::size_t{2} << bits());
         for (std::size_t i = 0; i < radius_.levels().size(); ++i)
             for (int j = 0; j < P; ++j) {
                 std::size_t idx = (i << phase_bits) | static_cast<std::size_t>(j);
                 double a = (j + 0.5) * delta_;
-                xs_[idx] = static_cast<float>(radius_.levels()[i] * std::cos(a));
-                ys_[idx] = static_cast<float>(radius_.levels()[i] * std::sin(a));
+                xy_[2 * idx] = static_cast<float>(radius_.levels()[i] * std::cos(a));
+                xy_[2 * idx + 1] = static_cast<float>(radius_.levels()[i] * std::sin(a));
             }
     }
 
@@ -221,15 +220,17 @@ public:
         if (j >= P) j = P - 1;  // a θ just below 0 whose θ + 2π rounded to 2π
         return (static_cast<std::uint32_t>(radius_.encode(r)) << phase_bits_) | static_cast<std::uint32_t>(j);
     }
-    float decode_x(std::uint32_t i) const { return xs_[i]; }
-    float decode_y(std::uint32_t i) const { return ys_[i]; }
+    /// The decode table, interleaved x0 y0 x1 y1 … (the pair-quantizer shape of qamw/codec.hpp).
+    const float* table() const { return xy_.data(); }
+    float decode_x(std::uint32_t i) const { return xy_[2 * i]; }
+    float decode_y(std::uint32_t i) const { return xy_[2 * i + 1]; }
 
 private:
     static constexpr double pi = 3.14159265358979323846;
     rayleigh_lloyd radius_;
     int phase_bits_;
     double delta_ = 0, mse_ = 0;
-    std::vector<float> xs_, ys_;
+    std::vector<float> xy_;
 };
 
 /// The split of k bits per pair with the lowest MSE.
@@ -279,53 +280,22 @@ inline double pair_codec_bits(std::int64_t rows, std::int64_t cols, int k, bool 
     return codes + 16.0 * double(rows) + 32 + (col_scales ? 16.0 * double(cols) : 0.0);
 }
 
-/// Polar coding of a rows × cols row-major f32 matrix: writes the reconstruction (rows × cols floats) to out and
-/// returns the stored bits. col_scales: cols floats in the f16 normal range, or nullptr. Deterministic for any thread
-/// count. Throws qamw::error for a bad shape, k, scale or a non-finite weight.
+/// Polar coding of a rows × cols row-major f32 matrix: QAM-W's pipeline (qamw::encode_pairs, qamw::decode) with the
+/// polar quantizer in place of the Lloyd-Max codebook, B = 256 and the default seed. Writes the reconstruction
+/// (rows × cols floats) to out and returns the stored bits. col_scales: cols floats in the f16 normal range, or nullptr.
+/// Deterministic for any thread count. Throws qamw::error for a bad shape, k (here 4…12, the codec's range), scale or
+/// a non-finite weight.
 inline double polar_reconstruct(const float* w, std::int64_t rows, std::int64_t cols, int k, const float* col_scales,
                                 int threads, float* out) {
-    qamw::detail::check_shape(rows, cols);
+    if (k < min_bits || k > max_bits)
+        throw error(errc::invalid_argument, "polar: bits per pair k = " + std::to_string(k) + " outside [4, 12]");
     const polar_quantizer& pq = polar(k);
-    qamw::detail::check_finite(w, rows, cols);
     const params defaults;
-    const block_layout l = make_block_layout(cols, defaults.block);
-    const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))
-                                            : std::vector<float>{};
-    const std::size_t n = static_cast<std::size_t>(cols), np = static_cast<std::size_t>(l.padded);
-    auto load_row = [&](std::size_t i, float* row) {
-        std::copy(w + i * n, w + (i + 1) * n, row);
-        if (!s.empty()) scale_columns(row, s.data(), n);
-        std::fill(row + n, row + np, 0.0f);
-    };
-    std::vector<double> norms(static_cast<std::size_t>(rows));
-    parallel_for(static_cast<std::size_t>(rows), threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<float> row(np);
-        for (std::size_t i = r0; i < r1; ++i) load_row(i, row.data()), norms[i] = row_norm(row.data(), n);
-    });
-    const stored_norms sn = store_norms(norms);
-    const std::vector<float> signs = hadamard_signs(defaults.seed, l.padded);
-    const double fwd = std::sqrt(double(np) / l.block), inv = std::sqrt(double(np) * l.block);
-    parallel_for(static_cast<std::size_t>(rows), threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<float> row(np);
-        for (std::size_t i = r0; i < r1; ++i) {
-            float* dst = out + i * n;
-            const float rhat = sn.value(i);
-            if (rhat == 0) {
-                std::fill(dst, dst + n, 0.0f);
-                continue;
-            }
-            load_row(i, row.data());
-            qamw::ref::fwht_forward(row.data(), signs.data(), np, static_cast<std::size_t>(l.block), float(fwd / rhat));
-            for (std::size_t j = 0; j < np; j += 2) {
-                std::uint32_t c = pq.encode(row[j], row[j + 1]);
-                row[j] = pq.decode_x(c), row[j + 1] = pq.decode_y(c);
-            }
-            qamw::ref::fwht_inverse(row.data(), signs.data(), np, static_cast<std::size_t>(l.block), float(rhat / inv));
-            std::copy(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(n), dst);
-            if (!s.empty()) unscale_columns(dst, s.data(), n);
-        }
-    });
-    return pair_codec_bits(rows, cols, k, col_scales != nullptr, defaults.block);
+    const quantized_tensor q = encode_pairs(pq, w, dtype::f32, rows, cols, defaults.block, defaults.seed, col_scales,
+                                            on_threads{threads});
+    const std::vector<float> r = decode(q, on_threads{threads}, native_kernels{}, pq.table());
+    std::copy(r.begin(), r.end(), out);
+    return 8.0 * double(q.stored_bytes());
 }
 
 }  // namespace qamw::baselines

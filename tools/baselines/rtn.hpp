@@ -1,4 +1,4 @@
-// qamw/baselines/rtn.hpp — round-to-nearest absmax quantization in groups of g consecutive weights of a row, with an
+// tools/baselines/rtn.hpp — round-to-nearest absmax quantization in groups of g consecutive weights of a row, with an
 // f16 scale per group; plain or after QAM-W's randomized block Hadamard rotation. The incumbent's simplest formats
 // (llama.cpp Q4_0 / Q8_0 are g = 32 instances) and the "rotation alone" point of PolarQuant's ablation.
 //
@@ -24,7 +24,7 @@
 #include <qamw/codec.hpp>
 #include <qamw/detail/half.hpp>
 #include <qamw/error.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/packer.hpp>
 #include <qamw/stages/scaler.hpp>

@@ -1,4 +1,4 @@
-// qamw/parallel.hpp — split a loop over [0, n) into contiguous chunks run on `threads` threads.
+// tools/common/parallel.hpp — the tools' threads (the library starts none): split a loop over [0, n) into contiguous chunks run on `threads` threads.
 //
 // The split depends only on n and the thread count, and each index is processed by exactly one call, so work whose
 // items are independent (rows of a matrix) gives the same bytes for every thread count. Exceptions thrown by a chunk
@@ -134,5 +134,15 @@ void parallel_for(std::size_t n, int threads, F&& f, std::size_t grain = 1) {
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);
 }
+
+/// The executor (qamw/executor.hpp) the tools hand to the library: parallel_for on `threads` workers (0 = all cores).
+struct on_threads {
+    int threads = 0;
+    std::size_t grain = 1;
+    template <class F>
+    void operator()(std::size_t n, F&& f) const {
+        parallel_for(n, threads, std::forward<F>(f), grain);
+    }
+};
 
 }  // namespace qamw

@@ -1,4 +1,4 @@
-// qamw/baselines/scalar.hpp — PolarQuant-style scalar coding after the same rotation: the per-coordinate baseline.
+// tools/baselines/scalar.hpp — PolarQuant-style scalar coding after the same rotation: the per-coordinate baseline.
 //
 // Math. Each row (optionally scaled by the f16 column scales, zero-padded to n_pad = ⌈cols/32⌉·32) is cut into blocks
 // of B = 128 coordinates (B_eff, the largest power of two ≤ 128 dividing n_pad, when cols is not a multiple of 128).
@@ -11,10 +11,10 @@
 // column scales are applied. For cols a multiple of 128 that is b + 0.125 bits per weight, PolarQuant's rate.
 #pragma once
 
-#include <qamw/baselines/scalar_lloyd.hpp>
+#include "baselines/scalar_lloyd.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
-#include <qamw/parallel.hpp>
+#include "common/parallel.hpp"
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/normalizer.hpp>
 #include <qamw/stages/packer.hpp>

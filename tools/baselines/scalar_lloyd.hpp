@@ -1,4 +1,4 @@
-// qamw/baselines/scalar_lloyd.hpp — the scalar Lloyd-Max quantizer for N(0, 1): the per-coordinate baseline that
+// tools/baselines/scalar_lloyd.hpp — the scalar Lloyd-Max quantizer for N(0, 1): the per-coordinate baseline that
 // QAM-W's joint 2D coding is compared with (PolarQuant-style coding after the same rotation).
 //
 // Math. For b bits, 2^b levels y_0 < … < y_{L−1} with thresholds t_i = (y_{i−1} + y_i)/2 minimise E[(x − Q(x))²]
