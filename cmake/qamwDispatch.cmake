@@ -26,3 +26,9 @@ target_link_libraries(qamw_dispatch PUBLIC qamw)
 target_compile_definitions(qamw_dispatch PUBLIC QAMW_DISPATCH=1)
 # No floating-point contraction: kernels must give the bits their scalar references give.
 target_compile_options(qamw_dispatch PRIVATE $<$<CXX_COMPILER_ID:GNU,Clang,AppleClang>:-ffp-contract=off>)
+
+# qamw::c — the C interface (include/qamw/qamw.h) over the engine API, on the dispatched kernels.
+add_library(qamw_c STATIC ${CMAKE_CURRENT_LIST_DIR}/../src/capi.cpp)
+add_library(qamw::c ALIAS qamw_c)
+set_target_properties(qamw_c PROPERTIES EXPORT_NAME c POSITION_INDEPENDENT_CODE ON)
+target_link_libraries(qamw_c PUBLIC qamw_dispatch)

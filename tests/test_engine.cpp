@@ -1,0 +1,192 @@
+// Engine API tests (qamw/engine.hpp, qamw/qamw.h): row ranges compose to the whole product on every ISA, one-row
+// decodes equal the rows of a whole decode, the last rows' overread stays inside a padded copy, views of a container
+// point into its mapping, misuse of lifetimes does not compile, the library holds no threads, and the engine example
+// and the C program give qamw's own products bit for bit.
+#include "common/metrics.hpp"
+#include "common/product.hpp"
+#include "common/quantize_model.hpp"
+
+#include <qamw/codec.hpp>
+#include <qamw/container.hpp>
+#include <qamw/dispatch.hpp>
+#include <qamw/engine.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <type_traits>
+
+#include <unistd.h>
+
+using namespace qamw;
+namespace fs = std::filesystem;
+
+namespace {
+
+template <class T, class = void>
+struct can_view : std::false_type {};
+template <class T>
+struct can_view<T, std::void_t<decltype(std::declval<T>().view())>> : std::true_type {};
+
+// A view of a temporary would dangle: view() of an rvalue tensor must not compile; of an lvalue it must.
+static_assert(can_view<const quantized_tensor&>::value, "view() of a named tensor");
+static_assert(!can_view<quantized_tensor>::value, "view() of a temporary tensor must not compile");
+static_assert(!can_view<const quantized_tensor&&>::value, "view() of a temporary tensor must not compile");
+// A prepared tensor is built from a view only, never from an owning tensor it would silently copy or outlive.
+static_assert(!std::is_constructible_v<prepared_tensor, quantized_tensor>, "prepared_tensor from a temporary tensor");
+static_assert(!std::is_constructible_v<tools::matmul, quantized_tensor, const kernel_table&>, "matmul from a temporary");
+
+/// A quantized tensor whose codes sit in a heap block of exactly code_bytes (so AddressSanitizer sees any overread).
+struct exact_codes {
+    quantized_tensor q;
+    std::unique_ptr<std::uint8_t[]> codes;
+    quantized_view view;
+    exact_codes(std::int64_t rows, std::int64_t cols, int bits, std::uint64_t seed) {
+        const auto w = tools::gaussian_vector(seed, std::size_t(rows * cols), 0.03);
+        params p;
+        p.bits = bits;
+        p.block = 64;
+        q = encode(w.data(), rows, cols, p);
+        codes.reset(new std::uint8_t[q.codes.size()]);
+        std::memcpy(codes.get(), q.codes.data(), q.codes.size());
+        view = q.view();
+        view.codes = codes.get();
+    }
+};
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST_CASE("engine: row ranges on any split give the whole product and decode, on every ISA", "[engine][isa]") {
+    for (auto [rows, cols, bits] : std::vector<std::tuple<int, int, int>>{{1, 1, 4}, {7, 40, 9}, {70, 172, 11}, {129, 256, 8}}) {
+        const exact_codes t0(rows, cols, bits, 11);
+        const prepared_tensor t(t0.view);
+        const auto x = tools::gaussian_vector(12, 3 * std::size_t(cols));
+        for (isa id : available_isas()) {
+            INFO("isa " << isa_name(id) << " shape " << rows << "x" << cols << " k " << bits);
+            const kernel_table& k = *kernels_for(id);
+            std::vector<float> xt(3 * t.padded());
+            for (int b = 0; b < 3; ++b) rotate(t, x.data() + b * cols, xt.data() + b * t.padded(), k);
+
+            std::vector<float> y(rows), ys(rows), Y(3 * rows), Ys(3 * rows, -1), gemm_scratch(t.gemm_scratch_floats());
+            dot_rows(t, xt.data(), 0, rows, y.data(), k);
+            gemm_rows(t, xt.data(), 3, 0, rows, Y.data(), rows, gemm_scratch.data(), k);
+            for (int r0 = 0; r0 < rows;) {  // uneven ranges, including single rows
+                const int r1 = std::min(rows, r0 + 1 + r0 % 5);
+                dot_rows(t, xt.data(), r0, r1, ys.data() + r0, k);
+                gemm_rows(t, xt.data(), 3, r0, r1, Ys.data() + r0, rows, gemm_scratch.data(), k);
+                r0 = r1;
+            }
+            CHECK(std::memcmp(y.data(), ys.data(), 4 * y.size()) == 0);
+            CHECK(std::memcmp(Y.data(), Ys.data(), 4 * Y.size()) == 0);
+
+            const std::vector<float> whole = decode(t0.view, serial{}, k);
+            std::vector<float> row(static_cast<std::size_t>(cols)), scratch(t.decode_scratch_floats());
+            for (int i = 0; i < rows; ++i) {
+                decode_rows(t, i, i + 1, row.data(), scratch.data(), k);
+                REQUIRE(std::memcmp(row.data(), whole.data() + std::size_t(i) * cols, 4 * row.size()) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("engine: bad row ranges and inconsistent views are refused", "[engine][errors]") {
+    const exact_codes t0(5, 64, 8, 13);
+    const prepared_tensor t(t0.view);
+    std::vector<float> xt(t.padded()), y(8);
+    CHECK_THROWS_WITH(dot_rows(t, xt.data(), 0, 6, y.data()), Catch::Contains("row range [0, 6)"));
+    CHECK_THROWS_AS(dot_rows(t, xt.data(), 3, 2, y.data()), error);
+    CHECK_THROWS_AS(dot_rows(t, xt.data(), -1, 2, y.data()), error);
+    quantized_view v = t0.view;
+    v.norm_exp2 = max_norm_exp2 + 1;  // would decode to Inf
+    CHECK_THROWS_WITH(prepared_tensor(v), Catch::Contains("exponent"));
+    v = t0.view;
+    v.bits = 13;
+    CHECK_THROWS_AS(prepared_tensor(v), error);
+}
+
+TEST_CASE("encode refuses rows whose decode would not be finite", "[engine][errors]") {
+    std::vector<float> w(64, 3e37f);  // finite, but the row norm exceeds the format's 2^99
+    params p;
+    p.bits = 8;
+    CHECK_THROWS_WITH(encode(w.data(), 1, 64, p), Catch::Contains("row 0") && Catch::Contains("finite"));
+    std::vector<float> ok(64, 1e20f);
+    const std::vector<float> d = decode(encode(ok.data(), 1, 64, p));
+    for (float v : d) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("container views point into the mapping: opening copies no payload", "[engine][container]") {
+    const fs::path dir = fs::temp_directory_path() / ("qamw_engine_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string path = (dir / "s.qamw.safetensors").string();
+    tools::quantize_options o;
+    o.codec.bits = 8;
+    tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
+    const container c = container::open(path);
+    REQUIRE(!c.quantized_names().empty());
+    for (const auto& name : c.quantized_names()) {
+        const quantized_view v = c.view(name);
+        CHECK(v.codes == c.file().view(container_names::codes(name)).data);
+        CHECK(v.norms == c.file().view(container_names::norms(name)).data);
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("the library holds no threads: no <thread> or std::thread under include/qamw", "[engine]") {
+    for (const auto& e : fs::recursive_directory_iterator(std::string(QAMW_SOURCE_DIR) + "/include/qamw")) {
+        if (!e.is_regular_file()) continue;
+        const auto b = file_bytes(e.path().string());
+        const std::string s(b.begin(), b.end());
+        INFO(e.path().string());
+        CHECK(s.find("std::thread") == std::string::npos);
+        CHECK(s.find("<thread>") == std::string::npos);
+    }
+}
+
+#if defined(QAMW_ENGINE_EXAMPLE) && defined(QAMW_CAPI_PROGRAM)
+TEST_CASE("the engine example and the C program give qamw's own products bit for bit", "[engine][capi]") {
+    const fs::path dir = fs::temp_directory_path() / ("qamw_engine_programs_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string path = (dir / "s.qamw.safetensors").string();
+    tools::quantize_options o;
+    o.codec.bits = 11;
+    tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
+
+    // qamw's own products (tools::matmul, the kernels select_kernels() picks) for the programs' activations.
+    std::vector<float> ys, Ys;
+    const container c = container::open(path);
+    const kernel_table& k = select_kernels();
+    constexpr std::size_t m = 4;
+    for (const auto& name : c.quantized_names()) {
+        const tools::matmul mm(c.view(name), k);
+        const std::size_t n = std::size_t(mm.cols()), rows = std::size_t(mm.rows());
+        std::vector<float> x(m * n), y(rows), Y(m * rows);
+        for (std::size_t b = 0; b < m; ++b)
+            for (std::size_t j = 0; j < n; ++j) x[b * n + j] = float(std::sin(double(j + b)));
+        mm.gemv(x.data(), y.data(), 2);
+        mm.gemm(x.data(), m, Y.data(), 2);
+        ys.insert(ys.end(), y.begin(), y.end());
+        Ys.insert(Ys.end(), Y.begin(), Y.end());
+    }
+    std::vector<std::uint8_t> want(4 * (ys.size() + Ys.size()));
+    std::memcpy(want.data(), ys.data(), 4 * ys.size());
+    std::memcpy(want.data() + 4 * ys.size(), Ys.data(), 4 * Ys.size());
+
+    const std::string ex_out = (dir / "engine.bin").string(), c_out = (dir / "capi.bin").string();
+    REQUIRE(std::system((std::string(QAMW_ENGINE_EXAMPLE) + " " + path + " 3 " + ex_out + " > /dev/null").c_str()) == 0);
+    REQUIRE(std::system((std::string(QAMW_CAPI_PROGRAM) + " " + path + " " + c_out + " > /dev/null").c_str()) == 0);
+    CHECK(file_bytes(ex_out) == want);
+    CHECK(file_bytes(c_out) == want);
+    fs::remove_all(dir);
+}
+#endif
