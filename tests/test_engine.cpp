@@ -10,6 +10,7 @@
 #include <qamw/container.hpp>
 #include <qamw/dispatch.hpp>
 #include <qamw/engine.hpp>
+#include <qamw/pipeline.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -190,3 +191,30 @@ TEST_CASE("the engine example and the C program give qamw's own products bit for
     fs::remove_all(dir);
 }
 #endif
+
+TEST_CASE("pipeline spec strings build the codec's parameters and print back canonically", "[engine][pipeline]") {
+    const pipeline_spec p = parse_pipeline("scale,norm,fwht:128,lm2d:9,pack");
+    CHECK(p.scale);
+    CHECK(p.quantizer == "lm2d");
+    CHECK(p.codec.bits == 9);
+    CHECK(p.codec.block == 128);
+    CHECK(to_string(p) == "scale,norm,fwht:128,lm2d:9,pack");
+    const pipeline_spec d = parse_pipeline("norm,fwht,lm2d:11,pack");
+    CHECK((!d.scale && d.codec.block == 256 && d.codec.bits == 11));
+    CHECK(to_string(parse_pipeline(to_string(d))) == to_string(d));
+    // The spec encodes exactly what the C++ API encodes with the same parameters.
+    const auto w = tools::gaussian_vector(5, 4 * 300, 0.1);
+    CHECK(encode(w.data(), 4, 300, p.codec).codes == encode(w.data(), 4, 300, [] {
+              params q;
+              q.bits = 9;
+              q.block = 128;
+              return q;
+          }()).codes);
+    for (const char* bad : {"", "norm", "fwht:256,norm,lm2d:8,pack", "norm,fwht:100,lm2d:8,pack", "norm,fwht:256,lm2d:13,pack",
+                            "norm,fwht:256,lm2d:8", "norm,fwht:256,lm2d:8,pack,pack", "norm,fwht:256,polar:8,pack",
+                            "norm,fwht:256,lm2d:x,pack", "scale,scale,norm,fwht,lm2d:8,pack", "norm,fwhtx,lm2d:8,pack"}) {
+        INFO(bad);
+        CHECK_THROWS_WITH(parse_pipeline(bad), Catch::Contains("pipeline '" + std::string(bad) + "'"));
+    }
+    CHECK(parse_pipeline("norm,fwht,polar:8,pack", {"lm2d", "polar"}).quantizer == "polar");
+}

@@ -281,17 +281,17 @@ inline double pair_codec_bits(std::int64_t rows, std::int64_t cols, int k, bool 
 }
 
 /// Polar coding of a rows × cols row-major f32 matrix: QAM-W's pipeline (qamw::encode_pairs, qamw::decode) with the
-/// polar quantizer in place of the Lloyd-Max codebook, B = 256 and the default seed. Writes the reconstruction
+/// polar quantizer in place of the Lloyd-Max codebook, Hadamard block `block` and the default seed. Writes the reconstruction
 /// (rows × cols floats) to out and returns the stored bits. col_scales: cols floats in the f16 normal range, or nullptr.
 /// Deterministic for any thread count. Throws qamw::error for a bad shape, k (here 4…12, the codec's range), scale or
 /// a non-finite weight.
-inline double polar_reconstruct(const float* w, std::int64_t rows, std::int64_t cols, int k, const float* col_scales,
-                                int threads, float* out) {
+inline double polar_reconstruct(const float* w, std::int64_t rows, std::int64_t cols, int k, int block,
+                                const float* col_scales, int threads, float* out) {
     if (k < min_bits || k > max_bits)
         throw error(errc::invalid_argument, "polar: bits per pair k = " + std::to_string(k) + " outside [4, 12]");
     const polar_quantizer& pq = polar(k);
     const params defaults;
-    const quantized_tensor q = encode_pairs(pq, w, dtype::f32, rows, cols, defaults.block, defaults.seed, col_scales,
+    const quantized_tensor q = encode_pairs(pq, w, dtype::f32, rows, cols, block, defaults.seed, col_scales,
                                             on_threads{threads});
     const std::vector<float> r = decode(q, on_threads{threads}, native_kernels{}, pq.table());
     std::copy(r.begin(), r.end(), out);

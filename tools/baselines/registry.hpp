@@ -25,6 +25,7 @@
 #include "baselines/scalar.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
+#include <qamw/pipeline.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -43,9 +44,15 @@ struct result {
 struct codec_spec {
     std::string name;
     int bits = 0;
+    int block = 256;  ///< Hadamard block of the pair codecs (qamw, polar)
 };
 
-inline std::string to_string(const codec_spec& c) { return c.name + ":" + std::to_string(c.bits); }
+inline std::string to_string(const codec_spec& c) {
+    if ((c.name == "qamw" || c.name == "polar") && c.block != 256)
+        return "norm,fwht:" + std::to_string(c.block) + "," + (c.name == "qamw" ? "lm2d" : c.name) + ":" +
+               std::to_string(c.bits) + ",pack";
+    return c.name + ":" + std::to_string(c.bits);
+}
 
 /// The codec names with their bits range.
 struct codec_info {
@@ -97,9 +104,17 @@ inline void check_spec(const codec_spec& c) {
 }
 }  // namespace detail
 
-/// Parses "NAME:BITS" (e.g. "qamw:11", "rtn128-rot:4"). Throws errc::invalid_argument naming the input and listing the
-/// codecs with their ranges.
+/// Parses "NAME:BITS" (e.g. "qamw:11", "rtn128-rot:4") or a pipeline spec of a pair codec (qamw/pipeline.hpp:
+/// "norm,fwht:128,lm2d:8,pack" is qamw:8 with B = 128; "norm,fwht,polar:8,pack" is polar:8). Throws
+/// errc::invalid_argument naming the input and listing the codecs with their ranges.
 inline codec_spec parse_codec(const std::string& s) {
+    if (s.find(',') != std::string::npos) {
+        const pipeline_spec p = parse_pipeline(s, {"lm2d", "polar"});
+        if (p.scale)
+            throw error(errc::invalid_argument, "pipeline '" + s + "': fake quantization has no activation statistics "
+                                                "for a scale stage");
+        return {p.quantizer == "lm2d" ? "qamw" : p.quantizer, p.codec.bits, p.codec.block};
+    }
     const std::size_t colon = s.find(':');
     const std::string digits = colon == std::string::npos ? "" : s.substr(colon + 1);
     if (colon == std::string::npos || digits.empty() || digits.size() > 2 ||
@@ -115,7 +130,7 @@ inline codec_spec parse_codec(const std::string& s) {
 inline double stored_bits(const codec_spec& c, std::int64_t rows, std::int64_t cols, bool col_scales) {
     detail::check_spec(c);
     qamw::detail::check_shape(rows, cols);
-    if (c.name == "qamw" || c.name == "polar") return pair_codec_bits(rows, cols, c.bits, col_scales);
+    if (c.name == "qamw" || c.name == "polar") return pair_codec_bits(rows, cols, c.bits, col_scales, c.block);
     if (c.name == "scalar") return scalar_codec_bits(rows, cols, c.bits, col_scales);
     return rtn_codec_bits(rows, cols, detail::rtn_of(c), col_scales);
 }
@@ -132,6 +147,7 @@ inline result reconstruct(const codec_spec& c, const float* w, std::int64_t rows
     if (c.name == "qamw") {
         params p;
         p.bits = c.bits;
+        p.block = c.block;
         quantized_tensor q = encode(w, rows, cols, p, col_scales, on_threads{threads});
         r.w_hat = decode(q, on_threads{threads});
         r.bits = 8.0 * double(q.stored_bytes());
@@ -139,7 +155,7 @@ inline result reconstruct(const codec_spec& c, const float* w, std::int64_t rows
     }
     r.w_hat.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
     if (c.name == "polar")
-        r.bits = polar_reconstruct(w, rows, cols, c.bits, col_scales, threads, r.w_hat.data());
+        r.bits = polar_reconstruct(w, rows, cols, c.bits, c.block, col_scales, threads, r.w_hat.data());
     else if (c.name == "scalar")
         r.bits = scalar_reconstruct(w, rows, cols, c.bits, col_scales, threads, r.w_hat.data());
     else

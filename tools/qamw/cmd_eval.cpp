@@ -16,7 +16,7 @@ const command_spec eval_spec{
     "          [--dequantized | --fake-quant CODEC] [--json]",
     "Perplexity of MODEL on FILE. MODEL is a Hugging Face LlamaForCausalLM checkpoint (config.json + safetensors), run\n"
     "in f32 (or with its linear weights replaced by a codec's reconstruction: --fake-quant polar:8, scalar:4,\n"
-    "rtn32:4, rtn128-rot:4, qamw:11, ...), or a .qamw.safetensors container, whose linear layers run through the fused\n"
+    "rtn32:4, rtn128-rot:4, qamw:11, or a pipeline spec such as norm,fwht:128,lm2d:8,pack), or a .qamw.safetensors container, whose linear layers run through the fused\n"
     "rotated-domain kernels (--dequantized: through a decoded f32 copy instead, to cross-check). Tokens: FILE (little-endian int32 token ids): non-overlapping windows of N tokens, first token set to BOS,\n"
     "the second half of each window scored. --save-base keeps what a later run needs for the KL divergence\n"
     "(top-32 tokens and 32 tail samples per scored position); --kld-base compares against such a file\n"

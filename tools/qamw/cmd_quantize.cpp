@@ -3,6 +3,7 @@
 #include "common/quantize_model.hpp"
 
 #include <qamw/io/json.hpp>
+#include <qamw/pipeline.hpp>
 
 #include <cstdio>
 #include <optional>
@@ -10,7 +11,8 @@
 namespace qamw::cli {
 
 const command_spec quantize_spec{
-    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K] [--block B] [--act-stats FILE | --imatrix FILE]\n"
+    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K | --pipeline SPEC] [--block B]\n"
+    "              [--act-stats FILE | --imatrix FILE]\n"
     "              [--include RE] [--exclude RE] [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
@@ -20,6 +22,7 @@ const command_spec quantize_spec{
     "searched on 0, 0.05, ..., 1 to minimise sum_j E[x_j^2] ||W_:j - What_:j||^2 through the codec.\n"
     "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
     {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)"},
+     {"pipeline", "SPEC", "the codec as a spec, e.g. scale,norm,fwht:256,lm2d:11,pack (scale needs --act-stats or --imatrix)"},
      {"bits-per-pair", "K", "k directly, 4..12"},
      {"block", "B", "Hadamard block, power of two 32..4096 (default 256)"},
      {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)"},
@@ -34,10 +37,23 @@ const command_spec quantize_spec{
 
 int run_quantize(const args& a) {
     tools::quantize_options opt;
-    if (a.has("bpw") && a.has("bits-per-pair")) throw error(errc::invalid_argument, "give --bpw or --bits-per-pair, not both");
-    opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11))
-                                            : tools::bits_for_bpw(a.get_double("bpw", 5.5));
-    opt.codec.block = static_cast<int>(a.get_int("block", 256));
+    if (int(a.has("bpw")) + int(a.has("bits-per-pair")) + int(a.has("pipeline")) > 1)
+        throw error(errc::invalid_argument, "give one of --bpw, --bits-per-pair and --pipeline");
+    const bool stats = a.has("act-stats") || a.has("imatrix");
+    if (a.has("pipeline")) {
+        if (a.has("block")) throw error(errc::invalid_argument, "--block: the pipeline spec gives B (fwht:B)");
+        const pipeline_spec spec = parse_pipeline(a.get("pipeline"));
+        if (spec.scale != stats)
+            throw error(errc::invalid_argument, "--pipeline '" + a.get("pipeline") + "': " +
+                                                    (spec.scale ? "a scale stage needs --act-stats or --imatrix"
+                                                                : "--act-stats / --imatrix need a scale stage"));
+        opt.codec.bits = spec.codec.bits;
+        opt.codec.block = spec.codec.block;
+    } else {
+        opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11))
+                                                : tools::bits_for_bpw(a.get_double("bpw", 5.5));
+        opt.codec.block = static_cast<int>(a.get_int("block", 256));
+    }
     if (a.has("seed")) {
         std::string s = a.get("seed");
         char* end = nullptr;
@@ -79,6 +95,7 @@ int run_quantize(const args& a) {
         j.set("output", out);
         j.set("bits_per_pair", opt.codec.bits);
         j.set("block", opt.codec.block);
+        j.set("pipeline", to_string(pipeline_spec{stats, "lm2d", opt.codec}));
         j.set("input_bytes", static_cast<std::int64_t>(rep.input_bytes));
         j.set("output_bytes", static_cast<std::int64_t>(rep.output_bytes));
         j.set("bpw_quantized", rep.bpw_quantized());
