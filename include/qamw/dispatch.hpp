@@ -38,6 +38,8 @@ inline const kernel_table& reference_kernels() {
         k.lookup_row = &ref::lookup_row;
         k.dot_row = &ref::dot_row;
         k.dot_tile = &ref::dot_tile;
+        k.dot_rows_q8 = &ref::dot_rows_q8;
+        k.dot_rows_q16 = &ref::dot_rows_q16;
         return k;
     }();
     return t;
@@ -78,7 +80,7 @@ inline const kernel_table* kernels_for(isa id) {
 /// Every ISA whose kernels can run here, best last.
 inline std::vector<isa> available_isas() {
     std::vector<isa> out;
-    for (isa i : {isa::scalar, isa::sse2, isa::avx2, isa::avx512, isa::neon})
+    for (isa i : {isa::scalar, isa::sse2, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon})
         if (kernels_for(i)) out.push_back(i);
     return out;
 }
@@ -89,9 +91,9 @@ inline std::atomic<const kernel_table*>& active_slot() {
     return slot;
 }
 inline isa parse_isa(const std::string& s) {
-    for (isa i : {isa::scalar, isa::sse2, isa::avx2, isa::avx512, isa::neon})
+    for (isa i : {isa::scalar, isa::sse2, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon})
         if (s == isa_name(i)) return i;
-    throw error(errc::invalid_argument, "QAMW_ISA='" + s + "': expected scalar, sse2, avx2, avx512 or neon");
+    throw error(errc::invalid_argument, "QAMW_ISA='" + s + "': expected scalar, sse2, avx2, avx512, avx512vnni or neon");
 }
 }  // namespace detail
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <qamw/kernels/fwht.hpp>
+#include <qamw/kernels/int_product.hpp>
 #include <qamw/kernels/isa.hpp>
 #include <qamw/kernels/product.hpp>
 
@@ -25,6 +26,13 @@ struct kernel_table {
     /// y[b·ldy + i] = Σ_{j<n} q[i·ldq + j] · x[b·ldx + j] for i < rows, b < nb.
     void (*dot_tile)(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
                      std::size_t nb, std::size_t n, float* y, std::size_t ldy);
+    /// Integer path, k ≤ 8 (kernels/int_product.hpp): y[r] ≈ ⟨ĉ_r, x̃⟩ for rows at codes + r·stride against the q8
+    /// activation; nullptr where this ISA has no SIMD version (callers then use dot_rows_q16).
+    void (*dot_rows_q8)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                        const int_codebook& cb, const block_q8a* a, float bias, float* y);
+    /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
+    void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                         const int_codebook& cb, const block_q16a* a, float* y);
 };
 
 template <class Arch>
@@ -36,6 +44,8 @@ kernel_table make_kernel_table(isa id) {
     t.lookup_row = &kernels::product<Arch>::lookup_row;
     t.dot_row = &kernels::product<Arch>::dot_row;
     t.dot_tile = &kernels::product<Arch>::dot_tile;
+    t.dot_rows_q8 = kernels::int_product<Arch>::has_q8 ? &kernels::int_product<Arch>::dot_rows_q8 : nullptr;
+    t.dot_rows_q16 = &kernels::int_product<Arch>::dot_rows_q16;
     return t;
 }
 
