@@ -10,15 +10,19 @@
 //     conversion, one FMA with the per-lane block scale. The bias 128·Σ d·a is subtracted once per row.
 //     ≈ 8 (k ≤ 7) / 12 (k = 8) instructions per 128 weights; reads k/16 bytes of codes per weight, no overread.
 //   int_product<Arch>::dot_rows_q16  (any k; SIMD for AVX2 and AVX-512, scalar reference elsewhere)
-//     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), fetched by a 32-bit gather, then
-//     one pmaddwd (cx·ax + cy·ay per pair) against the interleaved int16 activation.
-//     AVX2 / AVX-512BW, per 8 pairs: a 64- or 128-bit code load broadcast to both lanes, pshufb (each pair's 2–3 code
-//     bytes into its dword), vpsrlvd, vpand, vpgatherdd ymm, vpmaddwd; per 16 pairs one add, one cvt, one FMA.
-//     Reads ≤ 7 bytes past the last group's codes (within kernels::overread = 8).
-//     avx512_vnni, per 16 pairs: a masked load of 2k bytes, vpermb (code bytes into dwords), vpsrlvd, vpandd,
-//     vpgatherdd zmm, vpdpwssd, cvt, FMA. No overread.
-//   Gathers against scalar loads (dot_rows_q16 with Gather = false: 8 scalar index extractions and 32-bit loads
-//   assembled by the compiler): see the measurement in docs/PERFORMANCE.md "Integer kernels".
+//     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), then one pmaddwd (cx·ax + cy·ay
+//     per pair) against the interleaved int16 activation.
+//     Default (scalar loads), per 8 pairs: two 64-bit code loads, 8 shift+mask index extractions, 8 32-bit table
+//     loads assembled into a ymm (vmovd / vpinsrd / vinserti128), one vpmaddwd; per 16 pairs one add, cvt, FMA.
+//     Reads ≤ 6 bytes past the last group's codes (group_indices; within kernels::overread = 8).
+//     Gather variants: AVX2 per 8 pairs a 64/128-bit code load broadcast to both lanes, pshufb, vpsrlvd, vpand,
+//     vpgatherdd ymm, vpmaddwd (≤ 7 bytes overread); avx512_vnni per 16 pairs a masked load of 2k bytes, vpermb,
+//     vpsrlvd, vpandd, vpgatherdd zmm, vpdpwssd, cvt, FMA (no overread).
+//   Gathers against scalar loads (Gather = false: 8 index extractions in general registers and 32-bit loads
+//   assembled into a ymm by the compiler). Measured on this project's AMD EPYC (Zen 4) VM, one thread, 11008 × 4096,
+//   random codes, medians of 7 (g++ 12 -O2 -march=native microbenchmark): zmm gather 1.8–2.0, ymm gather 2.9–3.0,
+//   scalar loads 5.7 G weights/s at every k (the f32-lookup dot_row: 5.5 at k ≤ 9, 3.3–4.5 at k = 11). dot_rows_q16
+//   therefore uses scalar loads on AVX2 and AVX-512 alike; the gather variants stay for measurement on other CPUs.
 #pragma once
 
 #include <qamw/kernels/int_format.hpp>
@@ -144,7 +148,8 @@ struct vnni {
             const std::uint8_t* c = codes + r * stride;
             __m512 f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps();
             auto step = [&](std::size_t i, __mmask64 m, __m512& f) {
-                const __m512i raw = _mm512_maskz_loadu_epi8(m, c + i * 8 * K);
+                // full chunks with 64 readable bytes: a plain load (a partial-mask load measured 10x slower on Zen 4)
+                const __m512i raw = m == ~__mmask64{0} ? _mm512_loadu_si512(c + i * 8 * K) : _mm512_maskz_loadu_epi8(m, c + i * 8 * K);
                 __m512i idx = raw;
                 if constexpr (K < 8) idx = _mm512_multishift_epi64_epi8(shift, _mm512_permutexvar_epi8(perm, raw));
                 __m512i ux = _mm512_permutex2var_epi8(x0, idx, x1), uy = _mm512_permutex2var_epi8(y0, idx, y1);
@@ -158,10 +163,12 @@ struct vnni {
                 const __m512 d = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_loadu_ps(a[i].d)));
                 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f);
             };
-            const __mmask64 all = K == 8 ? ~__mmask64{0} : (~std::uint64_t{0} >> (64 - 8 * K));
+            // the last full chunk of the row is read with its exact mask when K < 8 (64 bytes would pass the row)
+            const __mmask64 all = ~__mmask64{0}, last = K == 8 ? all : (~std::uint64_t{0} >> (64 - 8 * K));
+            const std::size_t plain = (K == 8 || tail) ? full : (full ? full - 1 : 0);
             std::size_t i = 0;
-            for (; i + 2 <= full; i += 2) step(i, all, f0), step(i + 1, all, f1);
-            if (i < full) step(i++, all, f0);
+            for (; i + 2 <= plain; i += 2) step(i, all, f0), step(i + 1, all, f1);
+            for (; i < full; ++i) step(i, i < plain ? all : last, f0);
             if (tail) step(i, tail_mask, f1);
             y[r] = cb.s8 * (hsum(_mm512_add_ps(f0, f1)) - bias);
         }
@@ -234,7 +241,7 @@ struct int_product {
     /// (q16a_blocks(pairs) blocks). Reads ≤ kernels::overread bytes past the last row's codes.
     static void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
                              const int_codebook& cb, const block_q16a* a, float* y) {
-        dot_rows_q16_with<true>(codes, stride, nrows, pairs, k, cb, a, y);
+        dot_rows_q16_with<false>(codes, stride, nrows, pairs, k, cb, a, y);
     }
 
     /// dot_rows_q16 with the choice of 32-bit gathers (Gather) or scalar loads, for the measurement.
