@@ -2,8 +2,9 @@
 //
 // Two ways to build: (1) header-only: kernels exist for the scalar reference and for the architecture the consumer's
 // compiler flags enable (-march=...); (2) linking the qamw::dispatch library (defines QAMW_DISPATCH): one translation
-// unit per ISA (SSE2, AVX2+FMA, AVX-512BW on x86-64; NEON on AArch64), chosen at run time from the CPU. Either way the
-// environment variable QAMW_ISA=scalar|sse2|avx2|avx512|neon forces one (for tests and benchmarks); an ISA that is not
+// unit per ISA (SSE2, AVX2+FMA, AVX-512BW, AVX-512BW+VBMI+VNNI "avx512vnni" on x86-64; NEON on AArch64), chosen at run
+// time from the CPU. Either way the
+// environment variable QAMW_ISA=scalar|sse2|avx2|avx512|avx512vnni|neon forces one (for tests and benchmarks); an ISA that is not
 // built in or that the CPU lacks is an error, never a silent fallback. The choice is made once, outside every loop.
 #pragma once
 
