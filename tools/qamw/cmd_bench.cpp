@@ -18,13 +18,15 @@ const command_spec bench_spec{
     "Medians over --reps runs (default 5) of: encode (M weights/s), decode to f32 (G weights/s), fused GEMV\n"
     "(G weights/s and GB/s of packed codes), a plain read of the same packed bytes (GB/s: the bandwidth bound), Eigen\n"
     "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
-    "(GFLOP/s). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
+    "(GFLOP/s). The integer-domain GEMV (kernels/int_gemv.hpp) runs beside the f32-lookup GEMV in the same rounds\n"
+    "(int Gw/s, and int/f32 their ratio). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
     "compare the same moments of machine load. Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
      {"bits", "LIST", "comma-separated k values"},
      {"threads", "N", "threads for every kernel (default 1)"},
      {"reps", "N", "repetitions per measurement (default 5)"},
      {"skip-gemm", "", "skip the GEMM measurements"},
+     {"int-gemm-m", "M", "also measure the integer GEMM against the f32 fused GEMM at m = M (default: not measured)"},
      {"json", "", "print one JSON object"}},
     0,
     0};
@@ -95,8 +97,8 @@ int run_bench(const args& a) {
     if (!json) {
         std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
                     isa_name(kt.id), threads, reps, membw);
-        std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
-                    "gemv Gw/s", "gemv GB/s", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
+        std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
+                    "gemv Gw/s", "int Gw/s", "int/f32", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
                     "f32 GF");
     }
     for (auto [r, c] : shapes) {
@@ -120,8 +122,9 @@ int run_bench(const args& a) {
                 [&] { m.mm->gemv(x.data(), y.data(), threads); },
                 [&] { tools::read_bytes(m.q.codes.data(), m.packed_bytes(), threads); },
                 [&] { tools::eigen_gemv(m, x.data(), y.data(), threads); },
-                [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); }});
-            const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3];
+                [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); },
+                [&] { tools::int_gemv(m, x.data(), y.data(), threads); }});
+            const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3], t_int = t_mv[4];
             io::json row = io::json::object();
             row.set("rows", r);
             row.set("cols", c);
@@ -131,6 +134,8 @@ int run_bench(const args& a) {
             row.set("decode_gweights_per_s", W / t_dec / 1e9);
             row.set("gemv_gweights_per_s", W / t_gemv / 1e9);
             row.set("gemv_packed_gb_per_s", B / t_gemv / 1e9);
+            row.set("int_gemv_gweights_per_s", W / t_int / 1e9);
+            row.set("int_gemv_path", int_uses_q8(kt, k) ? "q8" : "q16");
             row.set("read_packed_gb_per_s", B / t_read / 1e9);
             row.set("eigen_f32_gemv_gweights_per_s", W / t_f32 / 1e9);
             row.set("bf16_gemv_gweights_per_s", W / t_bf16 / 1e9);
@@ -152,12 +157,29 @@ int run_bench(const args& a) {
                 row.set("gemm128_gflops", gf[2]);
                 row.set("eigen_gemm128_gflops", gf[3]);
             }
+            double igf[2] = {0, 0};
+            if (a.has("int-gemm-m")) {
+                const std::size_t n = static_cast<std::size_t>(a.get_int("int-gemm-m", 512));
+                auto X = tools::gaussian_vector(4, n * std::size_t(c));
+                std::vector<float> Y(n * std::size_t(r));
+                const std::vector<double> t_mm = interleaved_medians(std::max(1, reps / 2), {
+                    [&] { m.mm->gemm(X.data(), n, Y.data(), threads); },
+                    [&] { tools::int_gemm(m, X.data(), n, Y.data(), threads); }});
+                igf[0] = 2.0 * double(n) * W / t_mm[0] / 1e9, igf[1] = 2.0 * double(n) * W / t_mm[1] / 1e9;
+                row.set("int_gemm_m", static_cast<std::int64_t>(n));
+                row.set("f32_fused_gemm_gflops", igf[0]);
+                row.set("int_gemm_gflops", igf[1]);
+            }
             rows.push_back(row);
-            if (!json)
-                std::printf("%5lldx%-5lld %3d %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.1f %8.1f %8.1f %8.1f\n",
+            if (!json) {
+                std::printf("%5lldx%-5lld %3d %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.1f %8.1f %8.1f %8.1f\n",
                             static_cast<long long>(r), static_cast<long long>(c), k, W / t_enc / 1e6, W / t_dec / 1e9,
-                            W / t_gemv / 1e9, B / t_gemv / 1e9, B / t_read / 1e9, W / t_f32 / 1e9, W / t_bf16 / 1e9,
-                            gf[0], gf[1], gf[2], gf[3]);
+                            W / t_gemv / 1e9, W / t_int / 1e9, t_gemv / t_int, B / t_read / 1e9, W / t_f32 / 1e9,
+                            W / t_bf16 / 1e9, gf[0], gf[1], gf[2], gf[3]);
+                if (a.has("int-gemm-m"))
+                    std::printf("            gemm m = %lld: f32 fused %.1f GFLOP/s, int %.1f GFLOP/s (x%.2f)\n",
+                                a.get_int("int-gemm-m", 512), igf[0], igf[1], igf[1] / igf[0]);
+            }
         }
     }
     if (json) std::printf("%s\n", out.dump(2).c_str());

@@ -4,8 +4,9 @@
 namespace qamw {
 
 /// scalar: the references; sse2; avx (Sandy Bridge: 256-bit float, no FMA); avx2 (with FMA); avx512 (AVX-512BW,
-/// run on 256-bit AVX2 batches where that is faster); neon (AArch64).
-enum class isa : int { scalar, sse2, avx, avx2, avx512, neon };
+/// run on 256-bit AVX2 batches where that is faster); avx512vnni (AVX-512BW + VBMI + VNNI: the integer kernels'
+/// register-resident codebooks, kernels/int_product.hpp); neon (AArch64).
+enum class isa : int { scalar, sse2, avx, avx2, avx512, avx512vnni, neon };
 
 constexpr const char* isa_name(isa i) {
     switch (i) {
@@ -14,6 +15,7 @@ constexpr const char* isa_name(isa i) {
         case isa::avx: return "avx";
         case isa::avx2: return "avx2";
         case isa::avx512: return "avx512";
+        case isa::avx512vnni: return "avx512vnni";
         case isa::neon: return "neon";
     }
     return "?";

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <qamw/kernels/fwht.hpp>
+#include <qamw/kernels/int_product.hpp>
 #include <qamw/kernels/isa.hpp>
 #include <qamw/kernels/product.hpp>
 #include <qamw/kernels/reference.hpp>
@@ -22,7 +23,8 @@ namespace qamw {
 /// The instruction-set name qamw reports for an xsimd architecture tag.
 template <class Arch>
 constexpr isa isa_of() {
-    if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) return isa::avx512;
+    if constexpr (std::is_base_of_v<avx512_vnni, Arch>) return isa::avx512vnni;
+    else if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) return isa::avx512;
     else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) return isa::avx2;
     else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) return isa::avx;
     else if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) return isa::sse2;
@@ -50,6 +52,15 @@ struct simd_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         kernels::product<Arch>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
+    static constexpr bool has_q8 = kernels::int_product<Arch>::has_q8;
+    static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                            const int_codebook& cb, const block_q8a* a, float bias, float* y) {
+        kernels::int_product<Arch>::dot_rows_q8(codes, stride, rows, pairs, k, cb, a, bias, y);
+    }
+    static void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                             const int_codebook& cb, const block_q16a* a, float* y) {
+        kernels::int_product<Arch>::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
+    }
 };
 
 /// The kernels of the architecture this translation unit is compiled for (xsimd::default_arch: what -march enables).
@@ -75,6 +86,15 @@ struct ref_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         ref::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
+    static constexpr bool has_q8 = true;
+    static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                            const int_codebook& cb, const block_q8a* a, float bias, float* y) {
+        ref::dot_rows_q8(codes, stride, rows, pairs, k, cb, a, bias, y);
+    }
+    static void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                             const int_codebook& cb, const block_q16a* a, float* y) {
+        ref::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
+    }
 };
 
 /// A kernel set as function pointers (what runtime dispatch hands out).
@@ -91,12 +111,21 @@ struct kernel_table {
     /// y[b·ldy + i] = Σ_{j<n} q[i·ldq + j] · x[b·ldx + j] for i < rows, b < nb.
     void (*dot_tile)(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
                      std::size_t nb, std::size_t n, float* y, std::size_t ldy);
+    /// Integer path, k ≤ 8 (kernels/int_product.hpp): y[r] ≈ ⟨ĉ_r, x̃⟩ for rows at codes + r·stride against the q8
+    /// activation; nullptr where this ISA has no SIMD version (callers then use dot_rows_q16).
+    void (*dot_rows_q8)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                        const int_codebook& cb, const block_q8a* a, float bias, float* y);
+    /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
+    void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                         const int_codebook& cb, const block_q16a* a, float* y);
 };
 
 /// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
 template <class K>
 constexpr kernel_table make_kernel_table() {
-    return kernel_table{K::id, &K::fwht_forward, &K::fwht_inverse, &K::lookup_row, &K::dot_row, &K::dot_tile};
+    return kernel_table{K::id,           &K::fwht_forward, &K::fwht_inverse,
+                        &K::lookup_row,  &K::dot_row,      &K::dot_tile,
+                        K::has_q8 ? &K::dot_rows_q8 : nullptr, &K::dot_rows_q16};
 }
 
 }  // namespace qamw

@@ -1,0 +1,184 @@
+// qamw/kernels/int_format.hpp — the integer-domain operands of the fused product: the quantized activation formats,
+// the integer codebook tables derived from the shipped float tables, and the scalar reference of every integer kernel
+// (kernels/int_product.hpp holds the SIMD kernels; kernels/int_gemv.hpp the driver).
+//
+// Math. The fused GEMV computes ⟨ĉ, x̃⟩ = Σ_p ⟨c(code_p), (x̃[2p], x̃[2p+1])⟩ (qamw/engine.hpp). The integer paths
+// replace both operands by integers with float scales and sum exactly in int32:
+//     c(i) ≈ s_c · (cx_i, cy_i)                      one scale per table (int_codebook)
+//     (x̃[2p], x̃[2p+1]) ≈ d_b · (ax_p, ay_p)          one scale per block b of 16 pairs (32 floats; n_pad % 32 == 0)
+//     ⟨ĉ, x̃⟩ ≈ s_c · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay)     (inner sum exact in int32, outer sum in float)
+//
+// Two formats, chosen per k by measured accuracy (docs/PERFORMANCE.md "Integer kernels"):
+//   q8  (k ≤ 8): codewords int8, |c| ≤ 127 (s_c = max|coordinate| / 127), activations int8, |a| ≤ 127 (d_b = max|x̃| over
+//        the block / 127). Extra squared error per coordinate ≤ s_c²/12 + d_b²/12-ish on average; at k = 8 s_c = 0.027,
+//        s_c²/12 = 6.1e-5, 0.8 % of the codebook's own MSE (0.0078); at k = 7 0.4 %.
+//   q16 (any k, used for k ≥ 9): codewords int16, |c| ≤ 8191 (13 bits), activations int16, |a| ≤ 4095 (12 bits):
+//        |cx·ax + cy·ay| < 2^26 per pair, < 2^30 per block of 16 pairs, so no int32 sum can overflow. The rounding
+//        error is below 1e-6 of the codebook's MSE at k = 12.
+//
+// Error bound (what tests/test_int_kernels.cpp checks against the exact f32 dot, per row): with |Δc| ≤ s_c/2 per
+// coordinate and |Δa| ≤ d_b/2,
+//     |int − exact| ≤ Σ_p Σ_coord ( s_c/2 · |x̃| + |c| · d_b/2 + s_c · d_b / 4 )  + float summation slack,
+// and the SIMD kernels agree with the scalar references here to float rounding of the outer sum (relative 1e-6 of
+// Σ_b d_b · Σ_p |terms|).
+//
+// Rounding is round-half-away-from-zero of a double product (std::lround), so tables and activations are bit-identical
+// on every ISA and compiler.
+#pragma once
+
+#include <qamw/stages/packer.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace qamw {
+
+/// Pairs per activation scale block (32 floats: the n_pad granularity).
+inline constexpr std::size_t int_scale_pairs = 16;
+
+/// q8 activation block: 64 pairs, 144 bytes (18 bits per activation element). x̃[2p] ≈ d[p/16] · x[p],
+/// x̃[2p+1] ≈ d[p/16] · y[p] for the block's pairs p ∈ [0, 64); pairs past the row's end are 0 (x = y = 0, d = 0).
+/// The x and y coordinates are stored apart, 64 bytes each: one 512-bit load per coordinate.
+struct block_q8a {
+    float d[4];         ///< scale of pairs [16j, 16j + 16)
+    std::int8_t x[64];  ///< lround(x̃[2p] / d), |x| ≤ 127
+    std::int8_t y[64];  ///< lround(x̃[2p + 1] / d), |y| ≤ 127
+};
+static_assert(sizeof(block_q8a) == 144, "block_q8a: 4 scales + 64 + 64 bytes");
+
+/// q16 activation block: 16 pairs, 68 bytes (34 bits per element). x̃[2p + c] ≈ d · q[2p + c], c ∈ {0, 1}: the
+/// coordinates interleaved like the int16 codeword pairs, so one multiply-add of int16 pairs gives a pair's dot.
+struct block_q16a {
+    float d;             ///< scale of the block's 32 floats
+    std::int16_t q[32];  ///< lround(x̃ / d), |q| ≤ 4095
+};
+static_assert(sizeof(block_q16a) == 68, "block_q16a: a scale + 32 int16");
+
+/// q8 blocks for a row of `pairs` pairs.
+constexpr std::size_t q8a_blocks(std::size_t pairs) { return (pairs + 63) / 64; }
+/// q16 blocks for a row of `pairs` pairs (pairs % 16 == 0).
+constexpr std::size_t q16a_blocks(std::size_t pairs) { return pairs / int_scale_pairs; }
+
+/// Integer codebook of one k, derived deterministically from the shipped float table (make_int_codebook). 17.5 KiB,
+/// caller-owned; nothing is built implicitly.
+struct int_codebook {
+    int k = 0;
+    float s16 = 0;               ///< q16 scale: codeword i ≈ s16 · (xy16[2i], xy16[2i + 1])
+    float s8 = 0;                ///< q8 scale: codeword i ≈ s8 · (ux8[i] − 128, uy8[i] − 128) (k ≤ 8)
+    alignas(64) std::int16_t xy16[2 * 4096];  ///< |·| ≤ 8191, interleaved: entry i is one 32-bit word (x low, y high)
+    alignas(64) std::uint8_t ux8[256];        ///< x + 128, periodic: ux8[i] = ux8[i mod 2^k] (k ≤ 8, else 0)
+    alignas(64) std::uint8_t uy8[256];        ///< y + 128, periodic likewise
+};
+
+/// Fills cb from the interleaved float table of 2^k codewords (table2[2i], table2[2i + 1] = codeword i).
+inline void make_int_codebook(const float* table2, int k, int_codebook& cb) {
+    const std::size_t n = std::size_t{1} << k;
+    double m = 0;
+    for (std::size_t i = 0; i < 2 * n; ++i) m = std::max(m, std::fabs(double(table2[i])));
+    if (m == 0) m = 1;
+    cb.k = k;
+    cb.s16 = static_cast<float>(m / 8191.0);
+    for (std::size_t i = 0; i < 2 * 4096; ++i)
+        cb.xy16[i] = i < 2 * n ? static_cast<std::int16_t>(std::lround(double(table2[i]) * (8191.0 / m))) : 0;
+    cb.s8 = k <= 8 ? static_cast<float>(m / 127.0) : 0.0f;
+    for (std::size_t i = 0; i < 256; ++i) {
+        const std::size_t j = i % n;
+        cb.ux8[i] = k <= 8 ? static_cast<std::uint8_t>(128 + std::lround(double(table2[2 * j]) * (127.0 / m))) : 0;
+        cb.uy8[i] = k <= 8 ? static_cast<std::uint8_t>(128 + std::lround(double(table2[2 * j + 1]) * (127.0 / m))) : 0;
+    }
+}
+
+namespace detail {
+inline float absmax(const float* v, std::size_t n) {
+    float m = 0;
+    for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
+    return m;
+}
+}  // namespace detail
+
+/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0) into q8a_blocks(pairs) blocks. Returns the bias
+/// 128 · Σ_b d_b · Σ_{p ∈ b} (x_p + y_p) that the offset-unsigned codewords of int_codebook::ux8 / uy8 add to a row's
+/// sum (the kernels subtract it).
+inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+    double bias = 0;
+    for (std::size_t b = 0; b < q8a_blocks(pairs); ++b) {
+        block_q8a& blk = out[b];
+        for (std::size_t j = 0; j < 4; ++j) {
+            const std::size_t p0 = b * 64 + j * 16;
+            if (p0 >= pairs) {
+                blk.d[j] = 0;
+                std::fill(blk.x + j * 16, blk.x + j * 16 + 16, std::int8_t{0});
+                std::fill(blk.y + j * 16, blk.y + j * 16 + 16, std::int8_t{0});
+                continue;
+            }
+            const float m = detail::absmax(xt + 2 * p0, 32);
+            const double inv = m > 0 ? 127.0 / m : 0.0;
+            blk.d[j] = static_cast<float>(m / 127.0);
+            long s = 0;
+            for (std::size_t l = 0; l < 16; ++l) {
+                const long qx = std::lround(double(xt[2 * (p0 + l)]) * inv), qy = std::lround(double(xt[2 * (p0 + l) + 1]) * inv);
+                blk.x[j * 16 + l] = static_cast<std::int8_t>(qx), blk.y[j * 16 + l] = static_cast<std::int8_t>(qy);
+                s += qx + qy;
+            }
+            bias += 128.0 * double(blk.d[j]) * double(s);
+        }
+    }
+    return static_cast<float>(bias);
+}
+
+/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0) into q16a_blocks(pairs) blocks.
+inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
+    for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
+        const float* v = xt + 32 * b;
+        const float m = detail::absmax(v, 32);
+        const double inv = m > 0 ? 4095.0 / m : 0.0;
+        out[b].d = static_cast<float>(m / 4095.0);
+        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(std::lround(double(v[i]) * inv));
+    }
+}
+
+namespace ref {
+
+/// q8 path: y[r] = s8 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay), for rows r < rows of `pairs` k-bit codes (k ≤ 8) at
+/// codes + r·stride; the inner sums exact in int32, the outer in double. `bias` is unused here (the SIMD kernels
+/// sum offset codewords and subtract it).
+inline void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                        const int_codebook& cb, const block_q8a* a, float /*bias*/, float* y) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::uint8_t* c = codes + r * stride;
+        double s = 0;
+        for (std::size_t p0 = 0; p0 < pairs; p0 += 16) {
+            const block_q8a& blk = a[p0 / 64];
+            std::int32_t t = 0;
+            for (std::size_t p = p0; p < p0 + 16; ++p) {
+                const std::uint16_t i = unpack_one(c, p, k);
+                t += (int(cb.ux8[i]) - 128) * blk.x[p % 64] + (int(cb.uy8[i]) - 128) * blk.y[p % 64];
+            }
+            s += double(blk.d[(p0 % 64) / 16]) * t;
+        }
+        y[r] = static_cast<float>(double(cb.s8) * s);
+    }
+}
+
+/// q16 path: y[r] = s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay), any k; inner sums exact, outer in double.
+inline void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                         const int_codebook& cb, const block_q16a* a, float* y) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::uint8_t* c = codes + r * stride;
+        double s = 0;
+        for (std::size_t b = 0; b < pairs / 16; ++b) {
+            std::int32_t t = 0;
+            for (std::size_t l = 0; l < 16; ++l) {
+                const std::uint16_t i = unpack_one(c, 16 * b + l, k);
+                t += cb.xy16[2 * i] * a[b].q[2 * l] + cb.xy16[2 * i + 1] * a[b].q[2 * l + 1];
+            }
+            s += double(a[b].d) * t;
+        }
+        y[r] = static_cast<float>(double(cb.s16) * s);
+    }
+}
+
+}  // namespace ref
+}  // namespace qamw

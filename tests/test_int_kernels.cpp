@@ -1,0 +1,214 @@
+// Integer-domain kernels (kernels/int_format.hpp, int_product.hpp, int_gemv.hpp): the formats' invariants; every
+// integer row kernel of every available ISA against its scalar reference (to float rounding of the outer sum) and
+// against the exact f32 dot within the error bound stated in int_format.hpp, for every k, several lengths (including
+// partial 64-pair chunks), zero and outlier blocks; the driver against the f32 fused GEMV on an encoded matrix.
+#include "common/metrics.hpp"
+#include "common/product.hpp"
+
+#include <qamw/codec.hpp>
+#include <qamw/dispatch.hpp>
+#include <qamw/kernels/int_gemv.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <memory>
+
+using namespace qamw;
+
+namespace {
+
+struct operands {
+    std::vector<float> xt;          // 2·pairs
+    std::vector<std::uint8_t> codes;  // rows · row_bytes + overread
+};
+
+operands make_operands(tools::rng& r, std::size_t rows, std::size_t pairs, int k) {
+    operands o;
+    o.xt.resize(2 * pairs);
+    for (std::size_t i = 0; i < o.xt.size(); ++i) o.xt[i] = float(r.normal());
+    // block 1 zero, block 2 with an outlier, block 3 scaled down: per-block scales must handle each
+    if (pairs >= 32) std::fill(o.xt.begin() + 32, o.xt.begin() + 64, 0.0f);
+    if (pairs >= 48) o.xt[70] = 40.0f;
+    if (pairs >= 64) for (std::size_t i = 96; i < 128; ++i) o.xt[i] *= 1e-3f;
+    o.codes.resize(rows * packed_bytes(pairs, k) + kernels::overread);
+    for (auto& c : o.codes) c = static_cast<std::uint8_t>(r.next());
+    return o;
+}
+
+/// The stated bound of |integer path − exact f32 dot| (int_format.hpp) for one row, plus float slack.
+double stated_bound(const std::uint8_t* c, std::size_t pairs, int k, const float* table2, const float* xt, bool q8,
+                    const int_codebook& cb, const std::vector<float>& d_of_pair) {
+    const double sc = q8 ? cb.s8 : cb.s16;
+    double b = 0, mag = 0;
+    for (std::size_t p = 0; p < pairs; ++p) {
+        const std::uint16_t i = ref::unpack_one(c, p, k);
+        for (int j = 0; j < 2; ++j) {
+            const double cw = table2[2 * i + j], x = xt[2 * p + j], d = d_of_pair[p];
+            b += sc / 2 * std::fabs(x) + std::fabs(cw) * d / 2 + sc * d / 4;
+            mag += std::fabs(cw * x);
+        }
+    }
+    return b + 1e-5 * mag;
+}
+
+}  // namespace
+
+TEST_CASE("int codebook and activation formats", "[kernels][int]") {
+    for (int k = min_bits; k <= max_bits; ++k) {
+        auto cb = std::make_unique<int_codebook>();
+        make_int_codebook(lm2d(k).xy(), k, *cb);
+        const std::size_t n = std::size_t{1} << k;
+        int max16 = 0;
+        for (std::size_t i = 0; i < 2 * n; ++i) {
+            max16 = std::max(max16, std::abs(int(cb->xy16[i])));
+            REQUIRE(std::fabs(cb->s16 * cb->xy16[i] - lm2d(k).xy()[i]) <= cb->s16 / 2 * 1.0001);
+        }
+        REQUIRE(max16 == 8191);
+        if (k <= 8)
+            for (std::size_t i = 0; i < 256; ++i) {
+                const std::size_t j = i % n;
+                REQUIRE(std::fabs(cb->s8 * (cb->ux8[i] - 128) - lm2d(k).xy()[2 * j]) <= cb->s8 / 2 * 1.0001);
+                REQUIRE(std::fabs(cb->s8 * (cb->uy8[i] - 128) - lm2d(k).xy()[2 * j + 1]) <= cb->s8 / 2 * 1.0001);
+            }
+    }
+    tools::rng r(5);
+    for (std::size_t pairs : {16, 48, 64, 80}) {
+        auto o = make_operands(r, 1, pairs, 8);
+        std::vector<block_q8a> a8(q8a_blocks(pairs));
+        std::vector<block_q16a> a16(q16a_blocks(pairs));
+        const float bias = quantize_q8a(o.xt.data(), pairs, a8.data());
+        quantize_q16a(o.xt.data(), pairs, a16.data());
+        double want_bias = 0;
+        for (std::size_t p = 0; p < q8a_blocks(pairs) * 64; ++p) {
+            const block_q8a& b = a8[p / 64];
+            const float d = b.d[(p % 64) / 16];
+            want_bias += 128.0 * d * (b.x[p % 64] + b.y[p % 64]);
+            if (p >= pairs) {
+                REQUIRE((d == 0 && b.x[p % 64] == 0 && b.y[p % 64] == 0));
+                continue;
+            }
+            REQUIRE(std::abs(int(b.x[p % 64])) <= 127);
+            REQUIRE(std::fabs(d * b.x[p % 64] - o.xt[2 * p]) <= d / 2 * 1.0001 + 1e-30);
+            REQUIRE(std::fabs(d * b.y[p % 64] - o.xt[2 * p + 1]) <= d / 2 * 1.0001 + 1e-30);
+            const block_q16a& c = a16[p / 16];
+            REQUIRE(std::abs(int(c.q[2 * (p % 16)])) <= 4095);
+            REQUIRE(std::fabs(c.d * c.q[2 * (p % 16)] - o.xt[2 * p]) <= c.d / 2 * 1.0001 + 1e-30);
+        }
+        REQUIRE(bias == Approx(want_bias).epsilon(1e-5).margin(1e-3));
+    }
+}
+
+TEST_CASE("integer row kernels: every ISA against the references and the exact f32 dot, every k", "[kernels][int][isa]") {
+    tools::rng r(11);
+    for (isa id : available_isas()) {
+        const kernel_table& t = *kernels_for(id);
+        INFO("isa " << isa_name(id));
+        REQUIRE(t.dot_rows_q16 != nullptr);
+        for (int k = min_bits; k <= max_bits; ++k) {
+            INFO("k " << k);
+            const float* table2 = lm2d(k).xy();
+            auto cb = std::make_unique<int_codebook>();
+            make_int_codebook(table2, k, *cb);
+            for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2048}) {
+                INFO("pairs " << pairs);
+                const std::size_t rows = 3, rb = packed_bytes(pairs, k);
+                auto o = make_operands(r, rows, pairs, k);
+                std::vector<block_q8a> a8(q8a_blocks(pairs));
+                std::vector<block_q16a> a16(q16a_blocks(pairs));
+                const float bias = quantize_q8a(o.xt.data(), pairs, a8.data());
+                quantize_q16a(o.xt.data(), pairs, a16.data());
+                std::vector<float> d8(pairs), d16(pairs);
+                for (std::size_t p = 0; p < pairs; ++p) d8[p] = a8[p / 64].d[(p % 64) / 16], d16[p] = a16[p / 16].d;
+                for (bool q8 : {false, true}) {
+                    if (q8 && (k > 8 || !t.dot_rows_q8)) continue;
+                    INFO((q8 ? "q8" : "q16"));
+                    std::vector<float> want(rows), got(rows);
+                    if (q8) {
+                        ref::dot_rows_q8(o.codes.data(), rb, rows, pairs, k, *cb, a8.data(), bias, want.data());
+                        t.dot_rows_q8(o.codes.data(), rb, rows, pairs, k, *cb, a8.data(), bias, got.data());
+                    } else {
+                        ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
+                        t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), got.data());
+                    }
+                    for (std::size_t i = 0; i < rows; ++i) {
+                        const std::uint8_t* c = o.codes.data() + i * rb;
+                        // magnitude of the kernel's float sums: Σ d·|int terms| (plus the q8 offset's share)
+                        double mag = 0;
+                        for (std::size_t p = 0; p < pairs; ++p) {
+                            const std::uint16_t ci = ref::unpack_one(c, p, k);
+                            if (q8) {
+                                const block_q8a& b = a8[p / 64];
+                                mag += d8[p] * (std::abs(cb->ux8[ci] * b.x[p % 64]) + std::abs(cb->uy8[ci] * b.y[p % 64]));
+                            } else {
+                                const block_q16a& b = a16[p / 16];
+                                mag += d16[p] * (std::abs(cb->xy16[2 * ci] * b.q[2 * (p % 16)]) +
+                                                 std::abs(cb->xy16[2 * ci + 1] * b.q[2 * (p % 16) + 1]));
+                            }
+                        }
+                        mag *= q8 ? cb->s8 : cb->s16;
+                        INFO("row " << i << " want " << want[i] << " got " << got[i]);
+                        REQUIRE(std::fabs(double(got[i]) - want[i]) <= 2e-6 * mag + 1e-30);
+                        // against the exact f32 dot, within the stated bound
+                        double exact = 0, abs_terms = 0;
+                        for (std::size_t p = 0; p < pairs; ++p) {
+                            const std::uint16_t ci = ref::unpack_one(c, p, k);
+                            for (int j = 0; j < 2; ++j) {
+                                exact += double(table2[2 * ci + j]) * o.xt[2 * p + j];
+                                abs_terms += std::fabs(double(table2[2 * ci + j]) * o.xt[2 * p + j]);
+                            }
+                        }
+                        const double bound = stated_bound(c, pairs, k, table2, o.xt.data(), q8, *cb, q8 ? d8 : d16);
+                        INFO("exact " << exact << " bound " << bound << " sum|terms| " << abs_terms);
+                        REQUIRE(std::fabs(got[i] - exact) <= bound);
+                        // the bound says something on a long row: q16 within 0.1 %, q8 within 6 % of Σ|terms|
+                        if (pairs == 2048) REQUIRE(bound <= (q8 ? 6e-2 : 1e-3) * abs_terms);
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("integer GEMV and GEMM driver against the f32 fused GEMV, every ISA", "[kernels][int][product]") {
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{5, 40}, {37, 700}, {64, 2048}}) {
+        auto w = tools::gaussian_vector(3, std::size_t(rows) * cols, 0.05);
+        for (int k : {4, 7, 8, 9, 11, 12}) {
+            params p;
+            p.bits = k;
+            auto q = encode(w.data(), rows, cols, p);
+            const std::size_t pairs = q.pairs(), rb = q.row_bytes();
+            std::vector<float> norms(static_cast<std::size_t>(rows));
+            for (int i = 0; i < rows; ++i) norms[i] = q.norms.value(std::size_t(i));
+            auto cb = std::make_unique<int_codebook>();
+            make_int_codebook(lm2d(k).xy(), k, *cb);
+            const std::size_t m = 3;
+            auto x = tools::gaussian_vector(4, m * std::size_t(cols));
+            for (isa id : available_isas()) {
+                INFO("isa " << isa_name(id) << " k " << k << " shape " << rows << "x" << cols);
+                const kernel_table& t = *kernels_for(id);
+                const tools::matmul mm(q.view(), t);
+                std::vector<float> xt(m * q.layout.padded), want(m * rows), got(m * rows), gm(m * rows);
+                std::vector<std::uint8_t> scratch(m * int_activation_bytes(pairs)), tail(rb + kernels::overread);
+                std::vector<int_activation> acts(m);
+                for (std::size_t b = 0; b < m; ++b) {
+                    rotate(mm.prepared(), x.data() + b * cols, xt.data() + b * q.layout.padded, t);
+                    dot_rows(mm.prepared(), xt.data() + b * q.layout.padded, 0, rows, want.data() + b * rows, t);
+                    acts[b] = quantize_activation(t, k, xt.data() + b * q.layout.padded, pairs,
+                                                  scratch.data() + b * int_activation_bytes(pairs));
+                    int_gemv_rows(t, q.codes.data(), rb, std::size_t(rows), pairs, k, *cb, acts[b], norms.data(),
+                                  got.data() + b * rows, 0, tail.data());
+                }
+                int_gemm_rows(t, q.codes.data(), rb, std::size_t(rows), pairs, k, *cb, acts.data(), m, norms.data(),
+                              gm.data(), std::size_t(rows), 0, tail.data());
+                double e = 0, s = 0;
+                for (std::size_t i = 0; i < want.size(); ++i) {
+                    e += (got[i] - want[i]) * double(got[i] - want[i]), s += double(want[i]) * want[i];
+                    REQUIRE(gm[i] == got[i]);
+                }
+                INFO("relative error " << std::sqrt(e / s));
+                REQUIRE(std::sqrt(e / s) <= (int_uses_q8(t, k) ? 3e-2 : 1e-3));
+            }
+        }
+    }
+}
