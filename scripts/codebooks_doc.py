@@ -16,7 +16,7 @@ out = ["# The shipped 2D Lloyd-Max codebooks", "",
        "integration grid of N(0, I2)). Quality measured by Monte Carlo on N(0, I2) with fixed seeds:",
        "MSE per coordinate and its ratio to the distortion-rate bound 2^-k (k bits per pair = k/2 bits per coordinate).",
        "", "Regenerate this page: `python3 scripts/codebooks_doc.py` (runs `" + " ".join(cmd) + "`).", "",
-       "| k | points | bpw (codes) | MSE / coord | MSE / 2^-k | bar | reference (PAPER.md) | checksum (FNV-1a 64) | mean candidates per grid cell |",
+       "| k | points | bpw (codes) | MSE / coord | MSE / 2^-k | bar | reference | checksum (FNV-1a 64) | mean candidates per grid cell |",
        "|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     k = r["bits"]
@@ -24,6 +24,6 @@ for r in rows:
                f"{('≤ %.3f ' % bar[k] + ('✓' if r['ratio_to_bound'] <= bar[k] else '✗ missed')) if k in bar else '—'} | {paper.get(k, '—')} | `{r['checksum']}` | {r['mean_candidates']:.2f} |")
 out += ["", f"Samples per k: {rows[0]['samples']:,}. Machine: {platform.machine()}.",
         "Scalar Lloyd-Max at the same rates (k/2 bits per coordinate) sits at 1.88, 2.21, 2.43, 2.56 × 2^-k for k = 4, 6, 8, 10",
-        "(PAPER.md); `tests/test_codec.cpp` checks the 2D advantage through the whole pipeline.", ""]
+        "(Lloyd–Max, J. Max 1960); `tests/test_codec.cpp` checks the 2D advantage through the whole pipeline.", ""]
 open("docs/CODEBOOKS.md", "w").write("\n".join(out))
 print("\n".join(out))

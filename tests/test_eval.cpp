@@ -2,6 +2,8 @@
 // implementation, the reference perplexity of stories260K, thread-count independence, KL divergence (self = 0, the
 // top-K + tail-sample estimate against the exact full-vocabulary KL), base-file validation, config parsing, the
 // pluggable linear layer, and the activation statistics of `qamw stats`.
+#include "shared_data.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <eval/act_stats.hpp>
@@ -17,25 +19,14 @@
 
 #include <unistd.h>
 
-#ifndef QAMW_SHARED_DIR
-#define QAMW_SHARED_DIR "../shared"
-#endif
 
 using namespace qamw::eval;
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string shared_dir = QAMW_SHARED_DIR;
-
-bool have_shared(const std::vector<std::string>& rel) {
-    for (const auto& r : rel)
-        if (!fs::exists(shared_dir + "/" + r)) {
-            WARN("skipped: " << shared_dir << "/" << r << " is missing");
-            return false;
-        }
-    return true;
-}
+using qamw::test::require_shared;
+using qamw::test::shared_dir;
 
 std::string temp_path(const std::string& name) {
     return (fs::temp_directory_path() / ("qamw_test_eval_" + std::to_string(::getpid()) + "_" + name)).string();
@@ -347,7 +338,7 @@ TEST_CASE("eval: every linear goes through the factory (the QAM-W plug-in point)
 // ---- perplexity ----------------------------------------------------------------------------------------------------------
 
 TEST_CASE("eval: stories260K f32 perplexity matches the transformers reference", "[eval][shared]") {
-    if (!have_shared({"models/stories260K/model.safetensors", "data/tokens/tinystories-valid.tok512.i32"})) return;
+    require_shared({"models/stories260K/model.safetensors", "data/tokens/tinystories-valid.tok512.i32"});
     llama_model model = load_llama(shared_dir + "/models/stories260K");
     std::vector<int32_t> tokens = read_tokens(shared_dir + "/data/tokens/tinystories-valid.tok512.i32");
     eval_options opt;
@@ -567,7 +558,7 @@ TEST_CASE("eval: corrupted or inconsistent KL base files are rejected", "[eval]"
 }
 
 TEST_CASE("eval: the KL estimate tracks the exact full-vocabulary KL (stories260K, 4-bit RTN)", "[eval][shared]") {
-    if (!have_shared({"models/stories260K/model.safetensors", "data/tokens/tinystories-valid.tok512.i32"})) return;
+    require_shared({"models/stories260K/model.safetensors", "data/tokens/tinystories-valid.tok512.i32"});
     llama_checkpoint ck = llama_checkpoint::open(shared_dir + "/models/stories260K");
     checkpoint_source src(ck.ckpt);
     llama_model base(ck.config, src), quant(ck.config, src, rtn_factory(src, 4));
@@ -618,7 +609,7 @@ TEST_CASE("eval: the KL estimate tracks the exact full-vocabulary KL (stories260
 }
 
 TEST_CASE("eval: on house-a the tail samples are needed (top-K alone underestimates KL)", "[eval][shared][slow]") {
-    if (!have_shared({"models/house-a/model.safetensors", "data/tokens/heldout-gutenberg.llama2sp.i32"})) return;
+    require_shared({"models/house-a/model.safetensors", "data/tokens/heldout-gutenberg.llama2sp.i32"});
     llama_checkpoint ck = llama_checkpoint::open(shared_dir + "/models/house-a");
     checkpoint_source src(ck.ckpt);
     llama_model base(ck.config, src), quant(ck.config, src, rtn_factory(src, 5));

@@ -4,6 +4,8 @@
 #include <qamw/io/mapped_file.hpp>
 #include <qamw/io/safetensors.hpp>
 
+#include "shared_data.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -23,9 +25,6 @@
 #include <unistd.h>
 #endif
 
-#ifndef QAMW_SHARED_DIR
-#define QAMW_SHARED_DIR "../shared"
-#endif
 
 namespace fs = std::filesystem;
 using namespace qamw::io;
@@ -813,12 +812,9 @@ TEST_CASE("safetensors: checkpoints, single-file and sharded", "[safetensors]") 
 }
 
 TEST_CASE("safetensors: the shared real checkpoints", "[safetensors][shared]") {
-    const std::string small = std::string(QAMW_SHARED_DIR) + "/models/stories260K/model.safetensors";
-    const std::string house = std::string(QAMW_SHARED_DIR) + "/models/house-a/model.safetensors";
-    if (!fs::exists(small) || !fs::exists(house)) {
-        WARN("shared checkpoints not found under " << QAMW_SHARED_DIR << "; skipping");
-        return;
-    }
+    qamw::test::require_shared({"models/stories260K/model.safetensors", "models/house-a/model.safetensors"});
+    const std::string small = qamw::test::shared_dir + "/models/stories260K/model.safetensors";
+    const std::string house = qamw::test::shared_dir + "/models/house-a/model.safetensors";
     {
         safetensors_file f = safetensors_file::open(small);
         REQUIRE(f.tensors().size() == 47);

@@ -1,5 +1,5 @@
 // tools/baselines/polar.hpp — polar coding of the rotated pairs: the amplitude × phase baseline that QAM-W's joint
-// 2D codebook is compared with (PAPER.md: "joint 2D coding beats polar coding").
+// 2D codebook is compared with (QAM-W, arXiv 2605.26339: "joint 2D coding beats polar coding").
 //
 // Math. A point of N(0, I₂) in polar form (r, θ) has independent radius and phase: r follows the Rayleigh law with
 // density p(r) = r·e^(−r²/2) and θ is uniform. The polar quantizer spends b_r bits on the radius and b_p = k − b_r

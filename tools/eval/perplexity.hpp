@@ -1,4 +1,4 @@
-// tools/eval/perplexity.hpp — perplexity and KL divergence of a llama_model on a token file (the PAPER.md protocol).
+// tools/eval/perplexity.hpp — perplexity and KL divergence of a llama_model on a token file (the protocol of llama.cpp's perplexity tool).
 //
 // Protocol. The tokens are cut into W = min(⌊N / n_ctx⌋, --windows) non-overlapping windows of n_ctx tokens; the first
 // token of each window is replaced by BOS. With f = ⌊n_ctx / 2⌋, the logits at positions f−1 … n_ctx−2 predict the
