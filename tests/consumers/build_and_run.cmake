@@ -1,4 +1,8 @@
-# cmake -DSRC=dir -DBIN=dir -DARGS=... -P build_and_run.cmake: configure, build and run a consumer project.
+# cmake -DSRC=dir -DBIN=dir -DARGS=... [-DEXE=name] -P build_and_run.cmake: configure, build and run a consumer
+# project (its executable EXE, default `consumer`).
+if(NOT EXE)
+  set(EXE consumer)
+endif()
 file(REMOVE_RECURSE ${BIN})
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC} -B ${BIN} -DCMAKE_BUILD_TYPE=Release ${ARGS} RESULT_VARIABLE rc)
 if(rc)
@@ -8,7 +12,7 @@ execute_process(COMMAND ${CMAKE_COMMAND} --build ${BIN} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "build failed: ${rc}")
 endif()
-execute_process(COMMAND ${BIN}/consumer RESULT_VARIABLE rc)
+execute_process(COMMAND ${BIN}/${EXE} RESULT_VARIABLE rc)
 if(rc)
-  message(FATAL_ERROR "consumer failed: ${rc}")
+  message(FATAL_ERROR "${EXE} failed: ${rc}")
 endif()
