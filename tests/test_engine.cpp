@@ -61,6 +61,24 @@ struct exact_codes {
     }
 };
 
+/// A temporary directory holding the vendored stories260K quantized at k bits per pair (s.qamw.safetensors).
+struct stories_container {
+    fs::path dir;
+    std::string path;
+    stories_container(const std::string& tag, int k)
+        : dir(fs::temp_directory_path() / ("qamw_engine_" + tag + "_" + std::to_string(::getpid()))),
+          path((dir / "s.qamw.safetensors").string()) {
+        fs::create_directories(dir);
+        tools::quantize_options o;
+        o.codec.bits = k;
+        tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
+    }
+    ~stories_container() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+};
+
 std::vector<std::uint8_t> file_bytes(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), {});
@@ -127,20 +145,14 @@ TEST_CASE("encode refuses rows whose decode would not be finite", "[engine][erro
 }
 
 TEST_CASE("container views point into the mapping: opening copies no payload", "[engine][container]") {
-    const fs::path dir = fs::temp_directory_path() / ("qamw_engine_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    const std::string path = (dir / "s.qamw.safetensors").string();
-    tools::quantize_options o;
-    o.codec.bits = 8;
-    tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
-    const container c = container::open(path);
+    const stories_container s("views", 8);
+    const container c = container::open(s.path);
     REQUIRE(!c.quantized_names().empty());
     for (const auto& name : c.quantized_names()) {
         const quantized_view v = c.view(name);
         CHECK(v.codes == c.file().view(container_names::codes(name)).data);
         CHECK(v.norms == c.file().view(container_names::norms(name)).data);
     }
-    fs::remove_all(dir);
 }
 
 TEST_CASE("the library holds no threads: no <thread> or std::thread under include/qamw", "[engine]") {
@@ -156,12 +168,8 @@ TEST_CASE("the library holds no threads: no <thread> or std::thread under includ
 
 #if defined(QAMW_ENGINE_EXAMPLE) && defined(QAMW_CAPI_PROGRAM)
 TEST_CASE("the engine example and the C program give qamw's own products bit for bit", "[engine][capi]") {
-    const fs::path dir = fs::temp_directory_path() / ("qamw_engine_programs_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    const std::string path = (dir / "s.qamw.safetensors").string();
-    tools::quantize_options o;
-    o.codec.bits = 11;
-    tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
+    const stories_container s("programs", 11);
+    const std::string& path = s.path;
 
     // qamw's own products (tools::matmul, the kernels select_kernels() picks) for the programs' activations.
     std::vector<float> ys, Ys;
@@ -183,12 +191,11 @@ TEST_CASE("the engine example and the C program give qamw's own products bit for
     std::memcpy(want.data(), ys.data(), 4 * ys.size());
     std::memcpy(want.data() + 4 * ys.size(), Ys.data(), 4 * Ys.size());
 
-    const std::string ex_out = (dir / "engine.bin").string(), c_out = (dir / "capi.bin").string();
+    const std::string ex_out = (s.dir / "engine.bin").string(), c_out = (s.dir / "capi.bin").string();
     REQUIRE(std::system((std::string(QAMW_ENGINE_EXAMPLE) + " " + path + " 3 " + ex_out + " > /dev/null").c_str()) == 0);
     REQUIRE(std::system((std::string(QAMW_CAPI_PROGRAM) + " " + path + " " + c_out + " > /dev/null").c_str()) == 0);
     CHECK(file_bytes(ex_out) == want);
     CHECK(file_bytes(c_out) == want);
-    fs::remove_all(dir);
 }
 #endif
 
