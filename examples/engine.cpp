@@ -10,14 +10,29 @@
 #include <qamw/dispatch.hpp>
 #include <qamw/engine.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
 
 namespace {
+
+/// Anonymous resident memory of this process in MB (Linux: RssAnon of /proc/self/status), or -1 elsewhere. Pages of
+/// the mapped container are file-backed and not counted: what this measures is what loading copied or allocated.
+double anonymous_mb() {
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "RssAnon:", 8) == 0) kb = std::atof(line + 8);
+    std::fclose(f);
+    return kb / 1024;
+}
 
 /// Runs f(t, r0, r1) for `threads` contiguous row ranges of [0, rows) on std::threads (the engine's own pool would do).
 template <class F>
@@ -40,10 +55,18 @@ int main(int argc, char** argv) {
         // Once, at load time: the kernel set (runtime dispatch here; an engine compiled for one target can pass
         // qamw::simd_kernels<xsimd::avx2>{} instead and have every kernel inlined), the mapping, the prepared tensors.
         const qamw::kernel_table& k = qamw::select_kernels();
+        const double anon0 = anonymous_mb();
+        const auto t0 = std::chrono::steady_clock::now();
         const qamw::container file = qamw::container::open(argv[1]);  // maps the file; validates header and metadata
         std::vector<std::unique_ptr<qamw::prepared_tensor>> layers;
-        for (const auto& name : file.quantized_names())
+        double code_mb = 0;
+        for (const auto& name : file.quantized_names()) {
             layers.push_back(std::make_unique<qamw::prepared_tensor>(file.view(name)));  // a view into the mapping
+            code_mb += double(layers.back()->view().code_bytes()) / (1 << 20);
+        }
+        const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("load: %zu tensors prepared in %.1f ms; anonymous memory %+.1f MB for %.1f MB of codes (mapped, not "
+                    "copied)\n", layers.size(), load_ms, anonymous_mb() - anon0, code_mb);
 
         constexpr std::size_t m = 4;
         std::vector<float> ys, Ys;
