@@ -76,7 +76,7 @@ cat >"$build/isa_probe.cpp" <<'EOF'
 #include <qamw/dispatch.hpp>
 #include <cstdio>
 int main() {
-    std::printf("active ISA: %s; available:", qamw::isa_name(qamw::active_kernels().id));
+    std::printf("selected ISA: %s; available:", qamw::isa_name(qamw::select_kernels().id));
     for (qamw::isa i : qamw::available_isas()) std::printf(" %s", qamw::isa_name(i));
     std::printf("\n");
 }
