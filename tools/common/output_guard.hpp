@@ -27,7 +27,7 @@ namespace qamw::tools {
 
 enum class output_kind { file, directory };
 
-namespace detail {
+namespace guard_detail {
 inline const char* file_type_name(mode_t m) {
     if (S_ISREG(m)) return "a regular file";
     if (S_ISDIR(m)) return "a directory";
@@ -38,7 +38,7 @@ inline const char* file_type_name(mode_t m) {
     return "a special file";
 }
 inline bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
-}  // namespace detail
+}  // namespace guard_detail
 
 /// The paths a command reads for an input argument: the path itself and, for a directory, its direct entries.
 inline std::vector<std::string> input_paths(const std::string& arg) {
@@ -47,6 +47,18 @@ inline std::vector<std::string> input_paths(const std::string& arg) {
     if (std::filesystem::is_directory(arg, ec))
         for (const auto& e : std::filesystem::directory_iterator(arg, ec)) out.push_back(e.path().string());
     return out;
+}
+
+/// Throws errc::invalid_argument "<option> '<path>': ..." unless `path` is an existing regular file (links followed):
+/// a directory, a missing file or a device given where a file is read is refused up front, naming the option.
+inline void require_input_file(const std::string& option, const std::string& path) {
+    struct stat s {};
+    if (path.empty()) throw error(errc::invalid_argument, option + ": empty path");
+    if (::stat(path.c_str(), &s) != 0)
+        throw error(errc::invalid_argument, option + " '" + path + "': no such file");
+    if (!S_ISREG(s.st_mode))
+        throw error(errc::invalid_argument, option + " '" + path + "': is " + guard_detail::file_type_name(s.st_mode) +
+                                                ", expected a regular file");
 }
 
 /// Throws unless writing `out` (named `option` in messages, e.g. "OUT" or "--save-base") is allowed by the rules of the
@@ -67,14 +79,14 @@ inline void check_output(const std::string& option, const std::string& out, outp
         return;
     }
     if (kind == output_kind::file && !S_ISREG(o.st_mode))
-        refuse(std::string("is ") + detail::file_type_name(o.st_mode) +
+        refuse(std::string("is ") + guard_detail::file_type_name(o.st_mode) +
                "; outputs are written as new regular files and never replace anything else");
     if (kind == output_kind::directory && !S_ISDIR(o.st_mode))
-        refuse(std::string("is ") + detail::file_type_name(o.st_mode) + ", not a directory");
+        refuse(std::string("is ") + guard_detail::file_type_name(o.st_mode) + ", not a directory");
     for (const std::string& in : inputs) {
         struct stat i {};
         if (::stat(in.c_str(), &i) != 0) continue;  // the command reports missing inputs itself
-        if (detail::same_file(o, i))
+        if (guard_detail::same_file(o, i))
             refuse("is the input '" + in + "' of this command; an output must never overwrite an input");
         if (kind != output_kind::directory) continue;
         std::error_code ec;
@@ -82,7 +94,7 @@ inline void check_output(const std::string& option, const std::string& out, outp
         if (ec) continue;
         for (p = p.parent_path();; p = p.parent_path()) {
             struct stat d {};
-            if (::stat(p.c_str(), &d) == 0 && detail::same_file(o, d))
+            if (::stat(p.c_str(), &d) == 0 && guard_detail::same_file(o, d))
                 refuse("contains the input '" + in + "' of this command; an output directory must not hold an input");
             if (p == p.root_path() || p.empty()) break;
         }

@@ -1,6 +1,7 @@
 // tools/qamw/cmd_eval.cpp — `qamw eval`: perplexity of a Llama checkpoint on a token file, and KL divergence against
 // a saved base run (protocol and base-file layout: tools/eval/perplexity.hpp).
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 
 #include <eval/model_loader.hpp>
 #include <eval/perplexity.hpp>
@@ -56,6 +57,14 @@ int run_eval(const args& a) {
     if (opt.n_ctx < 2) throw error(errc::invalid_argument, "--ctx must be at least 2");
     if (a.has("windows") && opt.max_windows <= 0) throw error(errc::invalid_argument, "--windows must be >= 1");
     const bool json_out = a.has("json");
+    tools::require_input_file("--tokens", tokens_path);
+    if (a.has("kld-base")) tools::require_input_file("--kld-base", a.get("kld-base"));
+    if (a.has("save-base")) {
+        std::vector<std::string> inputs = tools::input_paths(model_path);
+        inputs.push_back(tokens_path);
+        if (a.has("kld-base")) inputs.push_back(a.get("kld-base"));
+        tools::check_output("--save-base", a.get("save-base"), tools::output_kind::file, inputs);
+    }
     Eigen::setNbThreads(1);  // parallelism is over windows; Eigen itself stays single-threaded
 
     const auto t0 = std::chrono::steady_clock::now();

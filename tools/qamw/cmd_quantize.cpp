@@ -1,5 +1,6 @@
 // tools/qamw/cmd_quantize.cpp — `qamw quantize`: a Hugging Face checkpoint → one .qamw.safetensors container.
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 #include "common/quantize_model.hpp"
 
 #include "common/json_out.hpp"
@@ -42,12 +43,18 @@ int run_quantize(const args& a) {
     opt.codec.threads = static_cast<int>(a.get_int("threads", 0));
     opt.select.include = a.get("include");
     opt.select.exclude = a.get("exclude");
+    opt.select.validate();
     lm2d(opt.codec.bits);
     make_block_layout(32, opt.codec.block);  // validate k and B before reading anything
 
-    io::checkpoint ck = io::checkpoint::open(a.positional[0]);
-    const std::string& out = a.positional[1];
     if (a.has("act-stats") && a.has("imatrix")) throw error(errc::invalid_argument, "give --act-stats or --imatrix, not both");
+    std::vector<std::string> inputs = tools::input_paths(a.positional[0]);
+    for (const char* o : {"act-stats", "imatrix"})
+        if (a.has(o)) tools::require_input_file(std::string("--") + o, a.get(o)), inputs.push_back(a.get(o));
+    io::checkpoint ck = io::checkpoint::open(a.positional[0]);
+    for (const auto& shard : ck.shards()) inputs.push_back(shard.path());
+    const std::string& out = a.positional[1];
+    tools::check_output("OUT", out, tools::output_kind::file, inputs);
     tools::awq_plan awq;
     if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))

@@ -1,6 +1,7 @@
 // tools/qamw/cmd_stats.cpp — `qamw stats`: per-input-channel activation statistics of every linear layer of a Llama
 // checkpoint over calibration tokens (file layout and definitions: tools/eval/act_stats.hpp).
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 
 #include <eval/act_stats.hpp>
 #include <eval/perplexity.hpp>
@@ -42,6 +43,12 @@ int run_stats(const args& a) {
     if (n_ctx < 1) throw error(errc::invalid_argument, "--ctx must be at least 1");
     if (a.has("max-tokens") && max_tokens < n_ctx)
         throw error(errc::invalid_argument, "--max-tokens must be at least one window (--ctx)");
+    tools::require_input_file("--tokens", tokens_path);
+    {
+        std::vector<std::string> inputs = tools::input_paths(model_path);
+        inputs.push_back(tokens_path);
+        tools::check_output("--out", out_path, tools::output_kind::file, inputs);
+    }
     Eigen::setNbThreads(1);
 
     const auto t0 = std::chrono::steady_clock::now();
