@@ -6,7 +6,7 @@
 // already hold, so a finished output file is never followed by a failing report.
 #pragma once
 
-#include <qamw/io/json.hpp>
+#include <qamw/detail/json.hpp>
 
 #include <nlohmann/json.hpp>
 
