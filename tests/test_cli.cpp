@@ -206,7 +206,7 @@ TEST_CASE("cli: pattern matcher agrees with std::regex on its subset and is line
     const std::vector<std::string> names = {"model.layers.0.mlp.down_proj.weight", "lm_head.weight", "a", "", "ab",
                                             "aab", "x.y", "model.embed_tokens.weight", "abc123_", "[x]"};
     for (const char* re : {".*", "lm_head\\.weight", ".*mlp.*", "a*b?", "(a|b)+", "(?:ab|a)*b", "[a-c]+\\d+_",
-                           "[^.]*", "model\\.layers\\.\\d+\\..*", "\\[x\\]", "x.y", "(.*)*x", "", "a|", "(a*)*"}) {
+                           "[^.]*", "model\\.layers\\.\\d+\\..*", "\\[x\\]", "x.y", "", "a|", "(a*)*"}) {
         pattern p = pattern::compile(re, "--include");
         std::regex r(re);
         for (const auto& n : names) {
@@ -218,7 +218,9 @@ TEST_CASE("cli: pattern matcher agrees with std::regex on its subset and is line
         INFO(bad);
         CHECK_THROWS_WITH(pattern::compile(bad, "--include"), Catch::Contains("--include '"));
     }
-    // Catastrophic for a backtracking matcher: must finish at once here.
+    // Catastrophic for a backtracking matcher (std::regex runs for minutes on the first name): must finish at once here.
+    CHECK_FALSE(pattern::compile("(.*)*x", "--include").matches(names[0]));
+    CHECK(pattern::compile("(.*)*x", "--include").matches("abcx"));
     pattern p = pattern::compile("(.*)*(.*)*(.*)*x", "--include");
     auto t0 = std::chrono::steady_clock::now();
     CHECK_FALSE(p.matches(std::string(5000, 'a')));
@@ -276,7 +278,7 @@ TEST_CASE("cli: --json survives NaN (an all-zero weight) and the report never fa
     auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
     bool saw_null = false;
     for (const auto& t : j["tensors"])
-        if (t["name"] == W) saw_null = t["relative_mse"].is_null();
+        if (t["name"] == W) saw_null = t["sqnr_db"].is_null();  // relative MSE 0 → SQNR +Inf
     CHECK(saw_null);
     CHECK(fs::exists(s / "q.st"));
 
