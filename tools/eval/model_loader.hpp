@@ -4,6 +4,7 @@
 // a dequantized f32 copy.
 #pragma once
 
+#include "common/container_checks.hpp"
 #include "common/selection.hpp"
 #include "eval/llama.hpp"
 
@@ -78,6 +79,7 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
     if (is_container(path)) {
         if (!opt.fake_quant.empty()) throw error(errc::invalid_argument, "--fake-quant applies to checkpoints, not containers");
         container c = container::open(path);
+        tools::validate_container(c);
         auto cfg_bytes = c.embedded_file("config.json");
         if (!cfg_bytes) throw error(errc::format, path + ": no embedded config.json");
         llama_config cfg = parse_llama_config(

@@ -4,6 +4,7 @@
 // top-1 agreement, with the quantized model running through the fused kernels.
 #include "commands.hpp"
 #include "common/quantize_model.hpp"
+#include "common/temp_registry.hpp"
 
 #include <eval/model_loader.hpp>
 #include <eval/perplexity.hpp>
@@ -43,6 +44,7 @@ int run_demo(const args& a) {
     fs::create_directories(tmp);
     struct cleanup {
         fs::path p;
+        tools::temp_registry::scoped registered{p.string(), tools::temp_registry::kind::directory};  // signals
         ~cleanup() { std::error_code ec; fs::remove_all(p, ec); }
     } guard{tmp};
 
