@@ -115,10 +115,10 @@ inline std::string check_value(const value_rule& r, const std::string& s) {
 class formatter : public CLI::Formatter {
 public:
     explicit formatter(std::string usage) : usage_(std::move(usage)) { column_width(28); }
-    std::string make_usage(const CLI::App*, std::string) const override { return "usage: " + usage_ + "\n"; }
-    std::string make_description(const CLI::App* app) const override {
-        return app->get_description().empty() ? "" : "\n" + app->get_description() + "\n";
+    std::string make_usage(const CLI::App* app, std::string) const override {
+        return "usage: " + usage_ + "\n" + (app->get_description().empty() ? "" : "\n" + app->get_description() + "\n");
     }
+    std::string make_description(const CLI::App*) const override { return ""; }
 
 private:
     std::string usage_;
@@ -216,13 +216,14 @@ private:
                 opt = app->add_flag("--" + o.name, o.help);
                 opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
             } else {
+                const std::string help =
+                    o.rule.kind == value_kind::text ? o.help : o.help + " [" + cli_detail::range_text(o.rule) + "]";
                 opt = app->add_option_function<std::string>(
-                    "--" + o.name, [&a, name = o.name](const std::string& v) { a.values_[name] = v; }, o.help);
+                    "--" + o.name, [&a, name = o.name](const std::string& v) { a.values_[name] = v; }, help);
                 opt->type_name(o.value);
                 if (o.rule.kind != value_kind::text) {
                     const value_rule rule = o.rule;
-                    opt->check(CLI::Validator([rule](std::string& s) { return cli_detail::check_value(rule, s); },
-                                              cli_detail::range_text(rule)));
+                    opt->check(CLI::Validator([rule](std::string& s) { return cli_detail::check_value(rule, s); }, ""));
                 }
             }
             a.opts_[o.name] = opt;
