@@ -1,4 +1,5 @@
-# Dependencies: the Debian 12 packages via find_package first (Eigen 3.4, xsimd 8.1, Catch2 2.13, benchmark 1.7),
+# Dependencies: the Debian 12 packages via find_package first (Eigen 3.4, xsimd 8.1, Catch2 2.13, benchmark 1.7;
+# CLI11 2.1 and nlohmann/json 3.11 for the command-line tool and its tests only, never the header-only library),
 # FetchContent of the same versions when a package is missing (needs network at configure time).
 include(FetchContent)
 
@@ -25,6 +26,23 @@ if(QAMW_BUILD_TOOLS OR QAMW_BUILD_TESTS OR QAMW_BUILD_BENCH OR QAMW_BUILD_EXAMPL
     FetchContent_MakeAvailable(eigen)
   endif()
   find_package(Threads REQUIRED)
+endif()
+
+if(QAMW_BUILD_TOOLS OR QAMW_BUILD_TESTS)
+  # The `qamw` tool's argument parser (tools/qamw/cli.hpp) and JSON output (tools/common/json_out.hpp).
+  find_package(CLI11 2.1 QUIET)
+  if(NOT TARGET CLI11::CLI11)
+    message(STATUS "qamw: CLI11 not found, fetching v2.1.2")
+    FetchContent_Declare(cli11 GIT_REPOSITORY https://github.com/CLIUtils/CLI11.git GIT_TAG v2.1.2)
+    FetchContent_MakeAvailable(cli11)
+  endif()
+  find_package(nlohmann_json 3.11 QUIET)
+  if(NOT TARGET nlohmann_json::nlohmann_json)
+    message(STATUS "qamw: nlohmann/json not found, fetching v3.11.2")
+    set(JSON_BuildTests OFF CACHE INTERNAL "")
+    FetchContent_Declare(nlohmann_json GIT_REPOSITORY https://github.com/nlohmann/json.git GIT_TAG v3.11.2)
+    FetchContent_MakeAvailable(nlohmann_json)
+  endif()
 endif()
 
 if(QAMW_BUILD_TESTS)

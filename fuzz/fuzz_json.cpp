@@ -6,7 +6,7 @@
 // exponent.
 #include "fuzz_common.hpp"
 
-#include <qamw/io/json.hpp>
+#include <qamw/detail/json.hpp>
 
 #include <string>
 #include <string_view>

@@ -16,7 +16,7 @@ niceness=${ARM_NICE:-10}
 qemu=${QEMU:-qemu-aarch64}
 cxx=aarch64-linux-gnu-g++
 
-scripts/require.sh g++-aarch64-linux-gnu qemu-user catch2 libxsimd-dev xtl-dev libeigen3-dev
+scripts/require.sh g++-aarch64-linux-gnu qemu-user catch2 libxsimd-dev xtl-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
 mkdir -p "$build/obj" "$build/include"
 
 # The host's header-only dependencies, without putting the host's /usr/include (x86-64 glibc headers) on the path.

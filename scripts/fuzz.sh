@@ -17,7 +17,7 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
 niceness=${FUZZ_NICE:-10}
 
-scripts/require.sh clang libclang-rt-14-dev cmake libxsimd-dev xtl-dev libeigen3-dev
+scripts/require.sh clang libclang-rt-14-dev cmake libxsimd-dev xtl-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
 
 echo "fuzz: building harnesses in $build/"
 cmake -S fuzz -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -12,7 +12,7 @@ build=${ASAN_BUILD_DIR:-build-asan}
 niceness=${SANITIZE_NICE:-10}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
-scripts/require.sh build-essential cmake libeigen3-dev libxsimd-dev xtl-dev catch2
+scripts/require.sh build-essential cmake libeigen3-dev libxsimd-dev xtl-dev catch2 libcli11-dev nlohmann-json3-dev
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DQAMW_BUILD_BENCH=OFF -DQAMW_NATIVE=OFF -DQAMW_BUILD_EXAMPLES=OFF -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null

@@ -1,5 +1,5 @@
-// Tests of qamw/io/json.hpp: strict RFC 8259 parsing (accept and reject suites), value access, serialization.
-#include <qamw/io/json.hpp>
+// Tests of qamw/detail/json.hpp: strict RFC 8259 parsing (accept and reject suites), value access, serialization.
+#include <qamw/detail/json.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -17,7 +17,7 @@
 #include <qamw/codebooks/lm2d.hpp>
 #include <qamw/codec.hpp>
 #include <qamw/detail/base64.hpp>
-#include <qamw/io/json.hpp>
+#include <qamw/detail/json.hpp>
 #include <qamw/io/safetensors.hpp>
 #include <qamw/version.hpp>
 

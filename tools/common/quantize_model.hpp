@@ -124,7 +124,10 @@ inline quantize_report quantize_checkpoint(
         if (progress) progress(i + 1, names.size(), done_bytes, names[i]);
     }
     w.commit();
-    rep.output_bytes = static_cast<std::size_t>(std::filesystem::file_size(out));
+    // After the commit nothing may fail: the size is taken from what was written if the file cannot be stat'ed.
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(out, ec);
+    rep.output_bytes = ec ? 0 : static_cast<std::size_t>(size);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     return rep;
 }
@@ -133,14 +136,17 @@ inline quantize_report quantize_checkpoint(
 /// imatrix (E[x²] only; √E[x²] stands in for mean|x|).
 struct activation_stats {
     std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> by_weight;  ///< name → (mean_abs, mean_sq)
+    std::string source;  ///< the file they came from (error messages)
 
     static activation_stats from_act_stats(const std::string& path) {
         activation_stats a;
+        a.source = path;
         for (auto& [name, st] : eval::read_act_stats(path).layers) a.by_weight[name] = {st.mean_abs, st.mean_sq};
         return a;
     }
     static activation_stats from_imatrix(const std::string& path, const io::checkpoint& ck) {
         activation_stats a;
+        a.source = path;
         auto cols = [&](const std::string& name) -> std::int64_t {
             const io::tensor_info* t = ck.find(name);
             return t && t->shape.size() == 2 ? t->shape[1] : -1;
@@ -166,6 +172,27 @@ struct awq_plan {
 /// encoded with. Weights without statistics are left unscaled. Memory: one group's weights at a time.
 inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, const activation_stats& stats,
                          const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {}) {
+    // Statistics must describe this model: every entry names a 2-D weight of the checkpoint with as many input
+    // features as it has channels, and at least one selected weight has statistics. Anything else (statistics of
+    // another model, renamed layers) would silently skip the scaling, so it is refused.
+    std::size_t unmatched = 0;
+    std::string first_unmatched;
+    for (const auto& [name, st] : stats.by_weight) {
+        const io::tensor_info* t = ck.find(name);
+        if (!t || t->shape.size() != 2) {
+            if (unmatched++ == 0) first_unmatched = name;
+            continue;
+        }
+        if (std::int64_t(st.first.size()) != t->shape[1])
+            throw error(errc::format, stats.source + ": statistics of '" + name + "' have " +
+                                          std::to_string(st.first.size()) + " channels, the weight has " +
+                                          std::to_string(t->shape[1]) + " input features");
+    }
+    if (unmatched)
+        throw error(errc::format, stats.source + ": " + std::to_string(unmatched) + " of " +
+                                      std::to_string(stats.by_weight.size()) +
+                                      " statistics name no 2-D weight of the checkpoint (first: '" + first_unmatched +
+                                      "'); were they collected on another model?");
     std::map<std::string, std::vector<std::string>> members;
     std::vector<std::string> order;
     for (const std::string& name : ck.names()) {
@@ -175,6 +202,8 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
         if (!members.count(key)) order.push_back(key);
         members[key].push_back(name);
     }
+    if (order.empty())
+        throw error(errc::format, stats.source + ": no selected weight has statistics in this file");
     awq_plan plan;
     for (std::size_t g = 0; g < order.size(); ++g) {
         const auto& names = members[order[g]];

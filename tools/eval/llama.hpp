@@ -23,7 +23,7 @@
 #pragma once
 
 #include <qamw/error.hpp>
-#include <qamw/io/json.hpp>
+#include <qamw/detail/json.hpp>
 #include <qamw/io/safetensors.hpp>
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (_mm512_undefined_ps) when Eigen's GEMM is

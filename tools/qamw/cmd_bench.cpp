@@ -3,7 +3,7 @@
 #include "commands.hpp"
 #include "common/bench_cases.hpp"
 
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -23,10 +23,11 @@ const command_spec bench_spec{
     "compare the same moments of machine load. Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
      {"bits", "LIST", "comma-separated k values"},
-     {"threads", "N", "threads for every kernel (default 1)"},
-     {"reps", "N", "repetitions per measurement (default 5)"},
+     {"threads", "N", "threads for every kernel (default 1)", integer(1, max_threads())},
+     {"reps", "N", "repetitions per measurement (default 5)", integer(1, 1000)},
      {"skip-gemm", "", "skip the GEMM measurements"},
-     {"int-gemm-m", "M", "also measure the integer GEMM against the f32 fused GEMM at m = M (default: not measured)"},
+     {"int-gemm-m", "M", "also measure the integer GEMM against the f32 fused GEMM at m = M (default: not measured)",
+      integer(1, 4096)},
      {"json", "", "print one JSON object"}},
     0,
     0};
@@ -75,10 +76,17 @@ int run_bench(const args& a) {
         char *e1 = nullptr, *e2 = nullptr;  // point into rs and cs, which outlive the check
         const long long r = std::strtoll(rs.c_str(), &e1, 10), c = std::strtoll(cs.c_str(), &e2, 10);
         if (r < 1 || c < 1 || *e1 || *e2) throw error(errc::invalid_argument, "--shapes: '" + s + "' is not RxC");
+        if (r > (1 << 20) || c > (1 << 20) || r * c > (std::int64_t{1} << 31))
+            throw error(errc::invalid_argument, "--shapes: '" + s + "' is too large (R, C <= 2^20, R*C <= 2^31)");
         shapes.emplace_back(r, c);
     }
     std::vector<int> ks;
-    for (const auto& s : split(a.get("bits", "7,8,11"))) ks.push_back(std::atoi(s.c_str()));
+    for (const auto& s : split(a.get("bits", "7,8,11"))) {
+        if (!cli_detail::check_value(integer(min_bits, max_bits), s).empty())
+            throw error(errc::invalid_argument, "--bits: '" + s + "' is not an integer in [" +
+                                                    std::to_string(min_bits) + ", " + std::to_string(max_bits) + "]");
+        ks.push_back(std::stoi(s));
+    }
     for (int k : ks) lm2d(k);  // validates k
 
     // The machine's memory bandwidth: a plain read of 512 MB, far beyond every cache.
@@ -87,12 +95,12 @@ int run_bench(const args& a) {
     big = {};
 
     const kernel_table& kt = select_kernels();
-    io::json out = io::json::object();
-    out.set("isa", isa_name(kt.id));
-    out.set("threads", threads);
-    out.set("reps", reps);
-    out.set("memory_read_gb_per_s", membw);
-    io::json& rows = out.set("results", io::json::array());
+    tools::json_out out = tools::json_out::object();
+    out["isa"] = isa_name(kt.id);
+    out["threads"] = threads;
+    out["reps"] = reps;
+    out["memory_read_gb_per_s"] = membw;
+    tools::json_out& rows = (out["results"] = tools::json_out::array());
     const bool json = a.has("json");
     if (!json) {
         std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
@@ -125,20 +133,20 @@ int run_bench(const args& a) {
                 [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); },
                 [&] { tools::int_gemv(m, x.data(), y.data(), threads); }});
             const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3], t_int = t_mv[4];
-            io::json row = io::json::object();
-            row.set("rows", r);
-            row.set("cols", c);
-            row.set("bits", k);
-            row.set("bpw", m.q.bits_per_weight());
-            row.set("encode_mweights_per_s", W / t_enc / 1e6);
-            row.set("decode_gweights_per_s", W / t_dec / 1e9);
-            row.set("gemv_gweights_per_s", W / t_gemv / 1e9);
-            row.set("gemv_packed_gb_per_s", B / t_gemv / 1e9);
-            row.set("int_gemv_gweights_per_s", W / t_int / 1e9);
-            row.set("int_gemv_path", int_uses_q8(kt, k) ? "q8" : "q16");
-            row.set("read_packed_gb_per_s", B / t_read / 1e9);
-            row.set("eigen_f32_gemv_gweights_per_s", W / t_f32 / 1e9);
-            row.set("bf16_gemv_gweights_per_s", W / t_bf16 / 1e9);
+            tools::json_out row = tools::json_out::object();
+            row["rows"] = r;
+            row["cols"] = c;
+            row["bits"] = k;
+            row["bpw"] = m.q.bits_per_weight();
+            row["encode_mweights_per_s"] = W / t_enc / 1e6;
+            row["decode_gweights_per_s"] = W / t_dec / 1e9;
+            row["gemv_gweights_per_s"] = W / t_gemv / 1e9;
+            row["gemv_packed_gb_per_s"] = B / t_gemv / 1e9;
+            row["int_gemv_gweights_per_s"] = W / t_int / 1e9;
+            row["int_gemv_path"] = int_uses_q8(kt, k) ? "q8" : "q16";
+            row["read_packed_gb_per_s"] = B / t_read / 1e9;
+            row["eigen_f32_gemv_gweights_per_s"] = W / t_f32 / 1e9;
+            row["bf16_gemv_gweights_per_s"] = W / t_bf16 / 1e9;
             double gf[4] = {0, 0, 0, 0};
             if (!a.has("skip-gemm")) {
                 int i = 0;
@@ -152,10 +160,10 @@ int run_bench(const args& a) {
                     gf[i++] = 2.0 * double(n) * W / t_mm[0] / 1e9;
                     gf[i++] = 2.0 * double(n) * W / t_mm[1] / 1e9;
                 }
-                row.set("gemm16_gflops", gf[0]);
-                row.set("eigen_gemm16_gflops", gf[1]);
-                row.set("gemm128_gflops", gf[2]);
-                row.set("eigen_gemm128_gflops", gf[3]);
+                row["gemm16_gflops"] = gf[0];
+                row["eigen_gemm16_gflops"] = gf[1];
+                row["gemm128_gflops"] = gf[2];
+                row["eigen_gemm128_gflops"] = gf[3];
             }
             double igf[2] = {0, 0};
             if (a.has("int-gemm-m")) {
@@ -166,9 +174,9 @@ int run_bench(const args& a) {
                     [&] { m.mm->gemm(X.data(), n, Y.data(), threads); },
                     [&] { tools::int_gemm(m, X.data(), n, Y.data(), threads); }});
                 igf[0] = 2.0 * double(n) * W / t_mm[0] / 1e9, igf[1] = 2.0 * double(n) * W / t_mm[1] / 1e9;
-                row.set("int_gemm_m", static_cast<std::int64_t>(n));
-                row.set("f32_fused_gemm_gflops", igf[0]);
-                row.set("int_gemm_gflops", igf[1]);
+                row["int_gemm_m"] = static_cast<std::int64_t>(n);
+                row["f32_fused_gemm_gflops"] = igf[0];
+                row["int_gemm_gflops"] = igf[1];
             }
             rows.push_back(row);
             if (!json) {
@@ -182,7 +190,7 @@ int run_bench(const args& a) {
             }
         }
     }
-    if (json) std::printf("%s\n", out.dump(2).c_str());
+    if (json) std::printf("%s\n", tools::dump_json(out).c_str());
     return 0;
 }
 

@@ -3,7 +3,7 @@
 #include "common/metrics.hpp"
 
 #include <qamw/codec.hpp>
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -15,19 +15,19 @@ const command_spec codebook_spec{
     "Measures the MSE per coordinate of the 2D Lloyd-Max codebook for k bits per pair on N fixed-seed N(0, I2) samples\n"
     "and its ratio to the distortion-rate bound 2^-k; prints the codebook's checksum and search cost. Without --bits,\n"
     "every k = 4..12.",
-    {{"bits", "K", "bits per pair, 4..12 (default: all)"},
-     {"samples", "N", "Monte-Carlo samples (default 10000000)"},
+    {{"bits", "K", "bits per pair, 4..12 (default: all)", integer(min_bits, max_bits)},
+     {"samples", "N", "Monte-Carlo samples (default 10000000)", integer(1, 10'000'000'000)},
      {"json", "", "print one JSON object"}},
     0,
     0};
 
 
 int run_codebook(const args& a) {
-    long samples = a.get_int("samples", 10'000'000);
+    long long samples = a.get_int("samples", 10'000'000);
     if (samples < 1) throw error(errc::invalid_argument, "--samples must be >= 1");
     int k0 = min_bits, k1 = max_bits;
     if (a.has("bits")) k0 = k1 = static_cast<int>(a.get_int("bits", 11));
-    io::json out = io::json::array();
+    tools::json_out out = tools::json_out::array();
     if (!a.has("json")) std::printf("%3s %6s %6s %12s %10s %18s %11s\n", "k", "points", "bpw", "MSE/coord", "MSE/2^-k", "checksum", "candidates");
     for (int k = k0; k <= k1; ++k) {
         const codebook& cb = lm2d(k);
@@ -35,22 +35,22 @@ int run_codebook(const args& a) {
         char checksum[32];
         std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(cb.checksum()));
         if (a.has("json")) {
-            io::json row = io::json::object();
-            row.set("bits", k);
-            row.set("points", static_cast<std::int64_t>(cb.size()));
-            row.set("bpw_codes", k / 2.0);
-            row.set("mse_per_coordinate", mse);
-            row.set("ratio_to_bound", ratio);
-            row.set("checksum", std::string(checksum));
-            row.set("mean_candidates", cb.index().mean_candidates());
-            row.set("samples", static_cast<std::int64_t>(samples));
+            tools::json_out row = tools::json_out::object();
+            row["bits"] = k;
+            row["points"] = static_cast<std::int64_t>(cb.size());
+            row["bpw_codes"] = k / 2.0;
+            row["mse_per_coordinate"] = mse;
+            row["ratio_to_bound"] = ratio;
+            row["checksum"] = std::string(checksum);
+            row["mean_candidates"] = cb.index().mean_candidates();
+            row["samples"] = static_cast<std::int64_t>(samples);
             out.push_back(row);
         } else {
             std::printf("%3d %6zu %6.1f %12.6g %10.4f %18s %11.2f\n", k, cb.size(), k / 2.0, mse, ratio, checksum,
                         cb.index().mean_candidates());
         }
     }
-    if (a.has("json")) std::printf("%s\n", out.dump(2).c_str());
+    if (a.has("json")) std::printf("%s\n", tools::dump_json(out).c_str());
     return 0;
 }
 

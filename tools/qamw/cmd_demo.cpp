@@ -4,10 +4,11 @@
 // top-1 agreement, with the quantized model running through the fused kernels.
 #include "commands.hpp"
 #include "common/quantize_model.hpp"
+#include "common/temp_registry.hpp"
 
 #include <eval/model_loader.hpp>
 #include <eval/perplexity.hpp>
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -24,8 +25,8 @@ const command_spec demo_spec{
     "vendored model: ../shared/data/tokens/tinystories-valid.tok512.i32 when present) it also evaluates f32 and each\n"
     "container (fused kernels): PPL, delta PPL, mean KL divergence against f32, top-1 agreement, tokens/s.",
     {{"tokens", "FILE", "token ids (little-endian int32) for the quality evaluation"},
-     {"ctx", "N", "evaluation window (default 256)"},
-     {"threads", "N", "worker threads (default 0 = all cores)"},
+     {"ctx", "N", "evaluation window (default 256)", integer(2, 1 << 20)},
+     {"threads", "N", "worker threads (default 0 = all cores)", threads()},
      {"json", "", "print one JSON object"}},
     0,
     1};
@@ -43,6 +44,7 @@ int run_demo(const args& a) {
     fs::create_directories(tmp);
     struct cleanup {
         fs::path p;
+        tools::temp_registry::scoped registered{p.string(), tools::temp_registry::kind::directory};  // signals
         ~cleanup() { std::error_code ec; fs::remove_all(p, ec); }
     } guard{tmp};
 
@@ -59,11 +61,11 @@ int run_demo(const args& a) {
         eo.save_base = false;
     }
 
-    io::json out = io::json::object();
-    out.set("model", model);
-    out.set("isa", isa_name(select_kernels().id));
-    if (!tokens.empty()) out.set("tokens", tokens), out.set("f32_ppl", f32->ppl);
-    io::json& rates = out.set("rates", io::json::array());
+    tools::json_out out = tools::json_out::object();
+    out["model"] = model;
+    out["isa"] = isa_name(select_kernels().id);
+    if (!tokens.empty()) out["tokens"] = tokens, out["f32_ppl"] = f32->ppl;
+    tools::json_out& rates = (out["rates"] = tools::json_out::array());
     if (!json) {
         std::printf("qamw demo: %s (kernels: %s)\n", model.c_str(), isa_name(select_kernels().id));
         if (f32)
@@ -83,24 +85,24 @@ int run_demo(const args& a) {
         for (const auto& t : rep.tensors)
             if (t.quantized) err += t.rel_mse * double(t.shape[0] * t.shape[1]), n += double(t.shape[0] * t.shape[1]);
         const double rel = n > 0 ? err / n : 0;
-        io::json r = io::json::object();
-        r.set("bits_per_pair", k);
-        r.set("bpw", rep.bpw_quantized());
-        r.set("quantized_bytes", static_cast<std::int64_t>(rep.quantized_bytes));
-        r.set("file_bytes", static_cast<std::int64_t>(rep.output_bytes));
-        r.set("relative_mse", rel);
-        r.set("sqnr_db", tools::sqnr_db(rel));
-        r.set("quantize_seconds", rep.seconds);
+        tools::json_out r = tools::json_out::object();
+        r["bits_per_pair"] = k;
+        r["bpw"] = rep.bpw_quantized();
+        r["quantized_bytes"] = static_cast<std::int64_t>(rep.quantized_bytes);
+        r["file_bytes"] = static_cast<std::int64_t>(rep.output_bytes);
+        r["relative_mse"] = rel;
+        r["sqnr_db"] = tools::sqnr_db(rel);
+        r["quantize_seconds"] = rep.seconds;
         std::optional<eval::eval_result> q;
         if (f32) {
             eval::loaded_model m = eval::load_model(file, {});
             eo.compare = &f32->base;
             q = eval::evaluate_perplexity(*m.model, ids, eo);
-            r.set("ppl", q->ppl);
-            r.set("delta_ppl_percent", 100 * (q->ppl / f32->ppl - 1));
-            r.set("kld_mean", q->kld->mean);
-            r.set("top1_agreement", q->kld->top1);
-            r.set("tokens_per_second", q->tokens_per_second);
+            r["ppl"] = q->ppl;
+            r["delta_ppl_percent"] = 100 * (q->ppl / f32->ppl - 1);
+            r["kld_mean"] = q->kld->mean;
+            r["top1_agreement"] = q->kld->top1;
+            r["tokens_per_second"] = q->tokens_per_second;
         }
         rates.push_back(r);
         if (!json) {
@@ -112,7 +114,7 @@ int run_demo(const args& a) {
             std::printf("\n");
         }
     }
-    if (json) std::printf("%s\n", out.dump(2).c_str());
+    if (json) std::printf("%s\n", tools::dump_json(out).c_str());
     else std::printf("\nbytes: codes + side information of the quantized linear weights; vs src: against those weights in f32.\n");
     return 0;
 }

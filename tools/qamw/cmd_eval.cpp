@@ -1,10 +1,11 @@
 // tools/qamw/cmd_eval.cpp — `qamw eval`: perplexity of a Llama checkpoint on a token file, and KL divergence against
 // a saved base run (protocol and base-file layout: tools/eval/perplexity.hpp).
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 
 #include <eval/model_loader.hpp>
 #include <eval/perplexity.hpp>
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -23,9 +24,9 @@ const command_spec eval_spec{
     "(mean KL(base || this), its 99th percentile, top-1 agreement, ln(PPL/PPL_base)).",
     {
         {"tokens", "FILE", "token ids, little-endian int32 (required)"},
-        {"ctx", "N", "window length in tokens (default 512)"},
-        {"windows", "N", "evaluate at most N windows (default: all)"},
-        {"threads", "N", "worker threads, one window each at a time (default: all cores)"},
+        {"ctx", "N", "window length in tokens (default 512)", integer(2, 1 << 20)},
+        {"windows", "N", "evaluate at most N windows (default: all)", integer(1, INT64_MAX)},
+        {"threads", "N", "worker threads, one window each at a time (default: all cores)", threads()},
         {"save-base", "FILE", "write this run's distributions for later --kld-base runs"},
         {"kld-base", "FILE", "KL divergence against a run saved with --save-base"},
         {"dequantized", "", "container: decode the weights to f32 instead of running the fused kernels"},
@@ -52,11 +53,18 @@ int run_eval(const args& a) {
     opt.n_ctx = a.get_int("ctx", 512);
     opt.max_windows = a.get_int("windows", 0);
     const long threads = a.get_int("threads", 0);
-    if (threads < 0 || threads > 4096) throw error(errc::invalid_argument, "--threads must be in 0 … 4096");
     opt.threads = static_cast<int>(threads);
     if (opt.n_ctx < 2) throw error(errc::invalid_argument, "--ctx must be at least 2");
     if (a.has("windows") && opt.max_windows <= 0) throw error(errc::invalid_argument, "--windows must be >= 1");
     const bool json_out = a.has("json");
+    tools::require_input_file("--tokens", tokens_path);
+    if (a.has("kld-base")) tools::require_input_file("--kld-base", a.get("kld-base"));
+    if (a.has("save-base")) {
+        std::vector<std::string> inputs = tools::input_paths(model_path);
+        inputs.push_back(tokens_path);
+        if (a.has("kld-base")) inputs.push_back(a.get("kld-base"));
+        tools::check_output("--save-base", a.get("save-base"), tools::output_kind::file, inputs);
+    }
     Eigen::setNbThreads(1);  // parallelism is over windows; Eigen itself stays single-threaded
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -91,46 +99,46 @@ int run_eval(const args& a) {
     if (opt.save_base) eval::write_kld_base(a.get("save-base"), r.base);
 
     if (json_out) {
-        io::json j = io::json::object();
-        j.set("command", "eval");
-        j.set("model", model_path);
-        j.set("weights", loaded.kind);
-        j.set("linear_bpw", loaded.bpw());
-        j.set("tokens_file", tokens_path);
-        j.set("n_ctx", r.n_ctx);
-        j.set("windows", r.windows);
-        j.set("scored", r.scored);
-        j.set("tokens", r.tokens);
-        j.set("nll_mean", r.nll_mean);
-        j.set("ppl", r.ppl);
-        j.set("ppl_se", r.ppl_se);
-        j.set("seconds", r.seconds);
-        j.set("tokens_per_second", r.tokens_per_second);  // every token of every window (prompt processing rate)
-        j.set("scored_per_second", r.seconds > 0 ? double(r.scored) / r.seconds : 0.0);
-        j.set("load_seconds", load_seconds);
-        j.set("threads", r.threads);
-        j.set("weight_bytes", uint64_t(model.weight_bytes()));
-        j.set("simd", simd_in_use());
+        tools::json_out j = tools::json_out::object();
+        j["command"] = "eval";
+        j["model"] = model_path;
+        j["weights"] = loaded.kind;
+        j["linear_bpw"] = loaded.bpw();
+        j["tokens_file"] = tokens_path;
+        j["n_ctx"] = r.n_ctx;
+        j["windows"] = r.windows;
+        j["scored"] = r.scored;
+        j["tokens"] = r.tokens;
+        j["nll_mean"] = r.nll_mean;
+        j["ppl"] = r.ppl;
+        j["ppl_se"] = r.ppl_se;
+        j["seconds"] = r.seconds;
+        j["tokens_per_second"] = r.tokens_per_second;  // every token of every window (prompt processing rate)
+        j["scored_per_second"] = r.seconds > 0 ? double(r.scored) / r.seconds : 0.0;
+        j["load_seconds"] = load_seconds;
+        j["threads"] = r.threads;
+        j["weight_bytes"] = uint64_t(model.weight_bytes());
+        j["simd"] = simd_in_use();
         if (r.kld) {
             const eval::kld_summary& k = *r.kld;
-            io::json kj = io::json::object();
-            kj.set("base", a.get("kld-base"));
-            kj.set("mean", k.mean);
-            kj.set("se", k.se);
-            kj.set("p99", k.p99);
-            kj.set("max", k.max);
-            kj.set("lower_bound", k.lower_bound);
-            kj.set("top1_agreement", k.top1);
-            kj.set("base_ppl", k.base_ppl);
-            kj.set("ln_ppl_ratio", k.dlog_ppl);
-            kj.set("ln_ppl_ratio_se", k.dlog_ppl_se);
-            kj.set("base_tail_mass", k.base_tail_mean);
-            kj.set("top_k", k.top_k);
-            kj.set("tail_samples", k.samples);
-            j.set("kld", std::move(kj));
+            tools::json_out kj = tools::json_out::object();
+            kj["base"] = a.get("kld-base");
+            kj["mean"] = k.mean;
+            kj["se"] = k.se;
+            kj["p99"] = k.p99;
+            kj["max"] = k.max;
+            kj["lower_bound"] = k.lower_bound;
+            kj["top1_agreement"] = k.top1;
+            kj["base_ppl"] = k.base_ppl;
+            kj["ln_ppl_ratio"] = k.dlog_ppl;
+            kj["ln_ppl_ratio_se"] = k.dlog_ppl_se;
+            kj["base_tail_mass"] = k.base_tail_mean;
+            kj["top_k"] = k.top_k;
+            kj["tail_samples"] = k.samples;
+            j["kld"] = std::move(kj);
         }
-        if (opt.save_base) j.set("saved_base", a.get("save-base"));
-        std::printf("%s\n", j.dump(2).c_str());
+        if (opt.save_base) j["saved_base"] = a.get("save-base");
+        std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
 

@@ -1,8 +1,10 @@
 // tools/qamw/cmd_quantize.cpp — `qamw quantize`: a Hugging Face checkpoint → one .qamw.safetensors container.
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 #include "common/quantize_model.hpp"
 
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
+
 #include <qamw/pipeline.hpp>
 
 #include <cstdio>
@@ -21,16 +23,16 @@ const command_spec quantize_spec{
     "that reads one input (q/k/v, gate/up, o, down) gets activation-aware column scales s = mean|x|^alpha, alpha\n"
     "searched on 0, 0.05, ..., 1 to minimise sum_j E[x_j^2] ||W_:j - What_:j||^2 through the codec.\n"
     "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
-    {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)"},
+    {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)", number()},
      {"pipeline", "SPEC", "the codec as a spec, e.g. scale,norm,fwht:256,lm2d:11,pack (scale needs --act-stats or --imatrix)"},
-     {"bits-per-pair", "K", "k directly, 4..12"},
-     {"block", "B", "Hadamard block, power of two 32..4096 (default 256)"},
-     {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)"},
+     {"bits-per-pair", "K", "k directly, 4..12", integer(min_bits, max_bits)},
+     {"block", "B", "Hadamard block, power of two 32..4096 (default 256)", integer(32, 4096)},
+     {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)", u64()},
      {"act-stats", "FILE", "activation statistics from `qamw stats` (calibration tokens only)"},
      {"imatrix", "FILE", "llama.cpp importance matrix (legacy imatrix.dat) instead of --act-stats"},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
      {"exclude", "RE", "never quantize tensors whose name matches RE"},
-     {"threads", "N", "worker threads (default 0 = all cores)"},
+     {"threads", "N", "worker threads (default 0 = all cores)", threads()},
      {"json", "", "print one JSON object instead of the table"}},
     2,
     2};
@@ -54,21 +56,22 @@ int run_quantize(const args& a) {
                                                 : tools::bits_for_bpw(a.get_double("bpw", 5.5));
         opt.codec.block = static_cast<int>(a.get_int("block", 256));
     }
-    if (a.has("seed")) {
-        std::string s = a.get("seed");
-        char* end = nullptr;
-        opt.codec.seed = std::strtoull(s.c_str(), &end, 0);
-        if (s.empty() || *end) throw error(errc::invalid_argument, "--seed: expected an integer, got '" + s + "'");
-    }
+    if (a.has("seed")) opt.codec.seed = a.get_u64("seed", 0);
     opt.threads = static_cast<int>(a.get_int("threads", 0));
     opt.select.include = a.get("include");
     opt.select.exclude = a.get("exclude");
+    opt.select.validate();
     lm2d(opt.codec.bits);
     make_block_layout(32, opt.codec.block);  // validate k and B before reading anything
 
-    io::checkpoint ck = io::checkpoint::open(a.positional[0]);
-    const std::string& out = a.positional[1];
     if (a.has("act-stats") && a.has("imatrix")) throw error(errc::invalid_argument, "give --act-stats or --imatrix, not both");
+    std::vector<std::string> inputs = tools::input_paths(a.positional[0]);
+    for (const char* o : {"act-stats", "imatrix"})
+        if (a.has(o)) tools::require_input_file(std::string("--") + o, a.get(o)), inputs.push_back(a.get(o));
+    io::checkpoint ck = io::checkpoint::open(a.positional[0]);
+    for (const auto& shard : ck.shards()) inputs.push_back(shard.path());
+    const std::string& out = a.positional[1];
+    tools::check_output("OUT", out, tools::output_kind::file, inputs);
     tools::awq_plan awq;
     if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
@@ -90,44 +93,44 @@ int run_quantize(const args& a) {
         });
 
     if (a.has("json")) {
-        io::json j = io::json::object();
-        j.set("input", a.positional[0]);
-        j.set("output", out);
-        j.set("bits_per_pair", opt.codec.bits);
-        j.set("block", opt.codec.block);
-        j.set("pipeline", to_string(pipeline_spec{stats, "lm2d", opt.codec}));
-        j.set("input_bytes", static_cast<std::int64_t>(rep.input_bytes));
-        j.set("output_bytes", static_cast<std::int64_t>(rep.output_bytes));
-        j.set("bpw_quantized", rep.bpw_quantized());
-        j.set("bpw_file", rep.bpw_file());
-        j.set("seconds", rep.seconds);
-        j.set("threads", resolve_threads(opt.threads));
-        io::json& groups = j.set("awq", io::json::array());
+        tools::json_out j = tools::json_out::object();
+        j["input"] = a.positional[0];
+        j["output"] = out;
+        j["bits_per_pair"] = opt.codec.bits;
+        j["block"] = opt.codec.block;
+        j["pipeline"] = to_string(pipeline_spec{stats, "lm2d", opt.codec});
+        j["input_bytes"] = static_cast<std::int64_t>(rep.input_bytes);
+        j["output_bytes"] = static_cast<std::int64_t>(rep.output_bytes);
+        j["bpw_quantized"] = rep.bpw_quantized();
+        j["bpw_file"] = rep.bpw_file();
+        j["seconds"] = rep.seconds;
+        j["threads"] = resolve_threads(opt.threads);
+        tools::json_out& groups = (j["awq"] = tools::json_out::array());
         for (const auto& g : awq.groups) {
-            io::json r = io::json::object();
-            r.set("group", g.key);
-            r.set("alpha", g.alpha);
-            r.set("proxy_error_plain", g.err_plain);
-            r.set("proxy_error_scaled", g.err_best);
+            tools::json_out r = tools::json_out::object();
+            r["group"] = g.key;
+            r["alpha"] = g.alpha;
+            r["proxy_error_plain"] = g.err_plain;
+            r["proxy_error_scaled"] = g.err_best;
             groups.push_back(r);
         }
-        io::json& ts = j.set("tensors", io::json::array());
+        tools::json_out& ts = (j["tensors"] = tools::json_out::array());
         for (const auto& t : rep.tensors) {
-            io::json r = io::json::object();
-            r.set("name", t.name);
-            io::json& shape = r.set("shape", io::json::array());
+            tools::json_out r = tools::json_out::object();
+            r["name"] = t.name;
+            tools::json_out& shape = (r["shape"] = tools::json_out::array());
             for (auto d : t.shape) shape.push_back(d);
-            r.set("quantized", t.quantized);
+            r["quantized"] = t.quantized;
             if (t.quantized) {
-                r.set("bpw", t.bpw);
-                r.set("relative_mse", t.rel_mse);
-                r.set("sqnr_db", tools::sqnr_db(t.rel_mse));
+                r["bpw"] = t.bpw;
+                r["relative_mse"] = t.rel_mse;
+                r["sqnr_db"] = tools::sqnr_db(t.rel_mse);
             }
-            r.set("bytes", static_cast<std::int64_t>(t.bytes_out));
-            r.set("seconds", t.seconds);
+            r["bytes"] = static_cast<std::int64_t>(t.bytes_out);
+            r["seconds"] = t.seconds;
             ts.push_back(r);
         }
-        std::printf("%s\n", j.dump(2).c_str());
+        std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
     std::printf("%-48s %13s %7s %10s %8s %8s\n", "tensor", "shape", "bpw", "rel. MSE", "SQNR dB", "seconds");

@@ -1,10 +1,11 @@
 // tools/qamw/cmd_stats.cpp — `qamw stats`: per-input-channel activation statistics of every linear layer of a Llama
 // checkpoint over calibration tokens (file layout and definitions: tools/eval/act_stats.hpp).
 #include "commands.hpp"
+#include "common/output_guard.hpp"
 
 #include <eval/act_stats.hpp>
 #include <eval/perplexity.hpp>
-#include <qamw/io/json.hpp>
+#include "common/json_out.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -20,9 +21,9 @@ const command_spec stats_spec{
     {
         {"tokens", "FILE", "calibration token ids, little-endian int32 (required)"},
         {"out", "STATS", "output safetensors file (required)"},
-        {"ctx", "N", "window length in tokens (default 512)"},
-        {"max-tokens", "N", "use at most N tokens (whole windows; default: the whole file)"},
-        {"threads", "N", "worker threads, one window each at a time (default: all cores)"},
+        {"ctx", "N", "window length in tokens (default 512)", integer(1, 1 << 20)},
+        {"max-tokens", "N", "use at most N tokens (whole windows; default: the whole file)", integer(1, INT64_MAX)},
+        {"threads", "N", "worker threads, one window each at a time (default: all cores)", threads()},
         {"json", "", "print one JSON object instead of the summary"},
     },
     1,
@@ -42,7 +43,12 @@ int run_stats(const args& a) {
     if (n_ctx < 1) throw error(errc::invalid_argument, "--ctx must be at least 1");
     if (a.has("max-tokens") && max_tokens < n_ctx)
         throw error(errc::invalid_argument, "--max-tokens must be at least one window (--ctx)");
-    if (threads < 0 || threads > 4096) throw error(errc::invalid_argument, "--threads must be in 0 … 4096");
+    tools::require_input_file("--tokens", tokens_path);
+    {
+        std::vector<std::string> inputs = tools::input_paths(model_path);
+        inputs.push_back(tokens_path);
+        tools::check_output("--out", out_path, tools::output_kind::file, inputs);
+    }
     Eigen::setNbThreads(1);
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -68,19 +74,19 @@ int run_stats(const args& a) {
 
     const int64_t rows = s.windows * s.n_ctx;
     if (a.has("json")) {
-        io::json j = io::json::object();
-        j.set("command", "stats");
-        j.set("model", model_path);
-        j.set("tokens_file", tokens_path);
-        j.set("out", out_path);
-        j.set("n_ctx", s.n_ctx);
-        j.set("windows", s.windows);
-        j.set("tokens", rows);
-        j.set("layers", uint64_t(s.layers.size()));
-        j.set("seconds", seconds);
-        j.set("load_seconds", load_seconds);
-        j.set("tokens_per_second", seconds > 0 ? double(rows) / seconds : 0.0);
-        std::printf("%s\n", j.dump(2).c_str());
+        tools::json_out j = tools::json_out::object();
+        j["command"] = "stats";
+        j["model"] = model_path;
+        j["tokens_file"] = tokens_path;
+        j["out"] = out_path;
+        j["n_ctx"] = s.n_ctx;
+        j["windows"] = s.windows;
+        j["tokens"] = rows;
+        j["layers"] = uint64_t(s.layers.size());
+        j["seconds"] = seconds;
+        j["load_seconds"] = load_seconds;
+        j["tokens_per_second"] = seconds > 0 ? double(rows) / seconds : 0.0;
+        std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
     std::printf("model      %s (%lld layers)\n", model_path.c_str(), (long long)ck.config.num_hidden_layers);

@@ -1,11 +1,13 @@
 // tools/qamw/main.cpp — the `qamw` command: dispatches to the subcommands of commands.hpp.
 // With no subcommand it runs `qamw demo` (quantize the built-in model and report size, quality and speed).
 #include "commands.hpp"
+#include "common/temp_registry.hpp"
 
 #include <qamw/dispatch.hpp>
 #include <qamw/version.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -33,11 +35,30 @@ void usage() {
     std::printf("\nEvery command takes --help and --json.\n");
 }
 
+/// QAMW_ISA is checked before any command runs, so that a bad value is reported as such and not as a failure of
+/// whatever tensor happens to reach the kernels first.
+bool check_isa_env() {
+    const char* env = std::getenv("QAMW_ISA");
+    if (!env || !*env) return true;
+    try {
+        qamw::select_kernels();
+        return true;
+    } catch (const qamw::error& e) {
+        std::string available;
+        for (qamw::isa i : qamw::available_isas()) available += std::string(available.empty() ? "" : ", ") + qamw::isa_name(i);
+        std::fprintf(stderr, "qamw: environment variable QAMW_ISA='%s' refused: %s (available here: %s)\n", env,
+                     e.what(), available.c_str());
+        return false;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string name = argc > 1 ? argv[1] : "demo";
+    if (!check_isa_env()) return 2;
     try {
+        qamw::tools::temp_registry::install();
         if (name == "--help" || name == "-h" || name == "help") return usage(), 0;
         if (name == "--version") {
             bool json = argc > 2 && std::strcmp(argv[2], "--json") == 0;

@@ -6,6 +6,11 @@
 // atomically. Until commit() returns, PATH is untouched; destroying (or discard()-ing) an uncommitted atomic_file
 // removes the temporary file. Existing readers that mapped the old PATH keep seeing the old bytes.
 //
+// Temporary-file hooks: a program that wants to remove live temporary files when a signal ends it (the library installs
+// no signal handler and keeps no list) sets io::set_temp_file_hooks() once at start-up: `created(temp)` is called right
+// after a temporary file is created (if it throws, the file is removed and the error propagates from the constructor),
+// `finished(temp)` once the temporary name is gone (renamed onto PATH or removed). Both are empty by default.
+//
 // Every failure of the operating system (missing directory, permission, disk full, short write, failed rename) throws
 // qamw::error(errc::io) naming PATH and carrying the system's reason; after a failed write() the object is poisoned:
 // commit() throws and the destructor removes the temporary file. Misuse (write after commit) throws
@@ -36,6 +41,23 @@
 
 namespace qamw::io {
 
+/// Observer of atomic_file's temporary files (see the file comment). Plain function pointers, empty by default.
+struct temp_file_hooks {
+    void (*created)(const std::string& temp_path) = nullptr;
+    void (*finished)(const std::string& temp_path) noexcept = nullptr;
+};
+
+namespace detail {
+inline temp_file_hooks& temp_hooks() {
+    static temp_file_hooks h;
+    return h;
+}
+}  // namespace detail
+
+/// Sets the hooks for every atomic_file created afterwards; returns the previous ones. Not thread-safe: call it before
+/// any other thread creates files.
+inline temp_file_hooks set_temp_file_hooks(temp_file_hooks h) { return std::exchange(detail::temp_hooks(), h); }
+
 class atomic_file {
 public:
     static constexpr std::size_t buffer_size = std::size_t{1} << 20;  ///< stdio buffer; large writes bypass it
@@ -51,6 +73,16 @@ public:
             if (e != EEXIST || attempt == 8)
                 throw error(errc::io, "cannot create '" + temp_ + "' for '" + path_ + "': " + std::strerror(e));
         }
+        hooks_ = detail::temp_hooks();
+        if (hooks_.created) {
+            try {
+                hooks_.created(temp_);
+            } catch (...) {
+                std::fclose(std::exchange(file_, nullptr));
+                std::remove(temp_.c_str());
+                throw;
+            }
+        }
         if (std::setvbuf(file_, buffer_.get(), _IOFBF, buffer_size) != 0) {
             discard();
             throw error(errc::io, "cannot set up buffering for '" + path_ + "'");
@@ -62,7 +94,7 @@ public:
     atomic_file(atomic_file&& o) noexcept
         : path_(std::move(o.path_)), temp_(std::move(o.temp_)), buffer_(std::move(o.buffer_)),
           file_(std::exchange(o.file_, nullptr)), written_(o.written_), failed_(o.failed_),
-          committed_(o.committed_) {}
+          committed_(o.committed_), hooks_(std::exchange(o.hooks_, {})) {}
     atomic_file& operator=(atomic_file&& o) noexcept {
         if (this != &o) {
             discard();
@@ -73,6 +105,7 @@ public:
             written_ = o.written_;
             failed_ = o.failed_;
             committed_ = o.committed_;
+            hooks_ = std::exchange(o.hooks_, {});
         }
         return *this;
     }
@@ -110,15 +143,18 @@ public:
         if (std::fclose(f) != 0) {
             int e = errno;
             std::remove(temp_.c_str());
+            finished();
             throw error(errc::io, "cannot close '" + temp_ + "' for '" + path_ + "': " + std::strerror(e));
         }
         std::error_code ec;
         std::filesystem::rename(temp_, path_, ec);
         if (ec) {
             std::remove(temp_.c_str());
+            finished();
             throw error(errc::io, "cannot rename '" + temp_ + "' to '" + path_ + "': " + ec.message());
         }
         committed_ = true;
+        finished();
         sync_directory();
     }
 
@@ -128,6 +164,7 @@ public:
             std::fclose(file_);
             file_ = nullptr;
             if (!committed_) std::remove(temp_.c_str());
+            finished();
         }
     }
 
@@ -144,6 +181,12 @@ private:
     uint64_t written_ = 0;
     bool failed_ = false;
     bool committed_ = false;
+    temp_file_hooks hooks_{};
+
+    void finished() noexcept {
+        if (hooks_.finished) hooks_.finished(temp_);
+        hooks_ = {};
+    }
 
     [[noreturn]] void io_fail(const char* what) const {
         int e = errno;

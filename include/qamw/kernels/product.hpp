@@ -1,5 +1,5 @@
 // qamw/kernels/product.hpp — rotated-domain kernels: codes → codeword rows, fused row · x̃ dot products, and the dense
-// tile product the batched GEMM runs on decoded tiles. (The drivers with the math are in qamw/product.hpp.)
+// tile product the batched GEMM runs on decoded tiles. (The drivers with the math are in qamw/engine.hpp.)
 //
 // Costs per 8 pairs (16 weights) on AVX2 / AVX-512: dot_row reads k bytes of codes (two 64-bit loads) and 64 bytes
 // of x̃ (L1), extracts 8 indices (a shift and a mask each), loads 8 codeword pairs (8 loads, 6 shuffles) and does two

@@ -1,6 +1,8 @@
-// qamw/io/json.hpp — a small strict JSON value, parser and serializer (RFC 8259), no dependency.
+// qamw/detail/json.hpp — a small strict JSON value, parser and serializer (RFC 8259), no dependency.
 //
-// Used for safetensors headers, model.safetensors.index.json, config.json and our own reports. A value is one of
+// A detail of the readers (safetensors headers, model.safetensors.index.json, container metadata; the tools also read
+// config.json with it); the tools write their reports with nlohmann/json (tools/common/json_out.hpp). Namespace
+// qamw::io, as container metadata is handed out as io::json. A value is one of
 // null, boolean, number, string, array, object. Numbers keep an int64 exactly when their literal is an integer
 // (no fraction, no exponent, within int64); every other number is a double. Objects keep their members in insertion
 // (file) order.
