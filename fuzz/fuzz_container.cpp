@@ -1,5 +1,5 @@
 // fuzz/fuzz_container.cpp — qamw::container::open on arbitrary bytes, then everything a reader does with a container:
-// view + decode of every quantized tensor, a gemv and a small gemm with it, and the embedded files (base64).
+// view + payload checksum + decode of every quantized tensor, a gemv and a small gemm with it, and the embedded files (base64).
 //
 // Invariants checked on accepted containers: view() returns a tensor that validate() accepts with the shape, k, block
 // and padded width of its metadata; decode() returns rows × cols finite floats (validate() bounds the norm exponent so
@@ -24,6 +24,7 @@ constexpr std::int64_t max_product_cols = std::int64_t{1} << 20;
 void exercise(const qamw::container& c, const std::string& name) {
     const qamw::io::json& meta = c.meta(name);
     const qamw::quantized_view q = c.view(name);
+    c.verify(name);  // format 2: throws qamw::error on a payload that does not match its checksum
     QAMW_FUZZ_CHECK(q.rows == meta.at("rows").as_int() && q.cols() == meta.at("cols").as_int());
     // The tensor is the one its metadata describes (no field silently narrowed or reinterpreted).
     QAMW_FUZZ_CHECK(q.bits == meta.at("bits").as_int());

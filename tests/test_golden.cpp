@@ -173,12 +173,17 @@ TEST_CASE("golden container: the writer reproduces the stored file byte for byte
     REQUIRE(!want.empty());
     CHECK(got == want);
 
-    const container c = container::open(stored.string());
+    // The current format (2, with payload checksums) and format 1 (no checksums) read back to the same tensors.
+    for (const auto& [file, version] : {std::pair{stored, 2}, std::pair{golden_dir / "container_v1.qamw.safetensors", 1}}) {
+    INFO(file.string());
+    const container c = container::open(file.string(), true);
+    CHECK(c.version() == version);
     std::size_t n = 0;
     for (const auto& g : cases) {
         if (!golden::in_container(g.s)) continue;
         INFO(g.s.name);
         ++n;
+        CHECK(c.verify(golden::container_name(g.s)) == (version == 2));
         const quantized_view q = c.view(golden::container_name(g.s));
         const quantized_view want = g.q.view();
         CHECK(std::memcmp(q.codes, want.codes, want.code_bytes()) == 0);
@@ -191,4 +196,40 @@ TEST_CASE("golden container: the writer reproduces the stored file byte for byte
     }
     CHECK(n == 18);
     CHECK(c.quantized_names().size() == n);
+    }
+}
+
+TEST_CASE("golden container: a changed payload byte or parameter fails its checksum, naming the tensor", "[golden][container]") {
+    const auto bytes = read_bytes(golden_dir / "container.qamw.safetensors");
+    const fs::path copy = fs::temp_directory_path() / "qamw_test_golden_tampered.qamw.safetensors";
+    auto write = [&](const std::vector<std::uint8_t>& b) {
+        std::ofstream(copy, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+    };
+    const container c = container::open((golden_dir / "container.qamw.safetensors").string());
+    const std::string name = c.quantized_names()[3];
+    const std::size_t header = 8 + std::size_t(bytes[0]) + (std::size_t(bytes[1]) << 8) + (std::size_t(bytes[2]) << 16);
+    const auto offset = [&](const std::string& tensor) {
+        return std::size_t(c.file().view(tensor).data - c.file().view(c.file().tensors().front().name).data) + header;
+    };
+    for (const std::string& part : {container_names::codes(name), container_names::norms(name)}) {
+        INFO(part);
+        auto b = bytes;
+        b[offset(part)] ^= 0x10;  // one bit of the first code byte / norm
+        write(b);
+        const container t = container::open(copy.string());
+        CHECK_THROWS_WITH(t.verify(name), Catch::Contains("'" + name + "'") && Catch::Contains("payload checksum"));
+        CHECK_THROWS_AS(container::open(copy.string(), true), error);
+        for (const auto& other : t.quantized_names())
+            if (other != name) CHECK(t.verify(other));
+    }
+    // The seed lives in the header's metadata: change one hex digit of this tensor's seed.
+    std::string text(bytes.begin(), bytes.end());
+    const std::size_t at = text.find("\"seed\\\":\\\"", text.find("qamw:" + name));
+    REQUIRE(at != std::string::npos);
+    auto b = bytes;
+    const std::size_t digit = at + 11;
+    b[digit] = b[digit] == '0' ? '1' : '0';
+    write(b);
+    CHECK_THROWS_WITH(container::open(copy.string(), true), Catch::Contains("payload checksum"));
+    fs::remove(copy);
 }

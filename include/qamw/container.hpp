@@ -6,10 +6,12 @@
 //   NAME.qamw.norms      F16 [rows]             r̂_i · 2^−e (stages/normalizer.hpp)
 //   NAME.qamw.norm_exp2  I32 [1]                e
 //   NAME.qamw.scales     F16 [cols]             activation-aware column scales s_j (only when applied)
+//   NAME.qamw.checksum   U8  [8]                FNV-1a 64 of the tensor's record (format 2; see payload_checksum)
 // and a metadata entry "qamw:NAME" whose value is a JSON object:
 //   {"rows", "cols", "bits", "block" (effective), "padded", "seed" (16 hex digits), "codebook" ("lm2d-k<K>"),
 //    "codebook_checksum" (16 hex digits), "source_dtype" ("F32"|"F16"|"BF16"), "scaled" (bool)}
-// plus optional informational keys (e.g. "awq_alpha"). File-wide metadata: "format" = "qamw", "format_version" = "1",
+// plus optional informational keys (e.g. "awq_alpha"). File-wide metadata: "format" = "qamw", "format_version" = "2"
+// (version 1, without checksums, is still read),
 // and "qamw.file.<file name>" = base64 of a file of the source checkpoint (config.json, tokenizer files), so that one
 // container is enough to evaluate or dequantize. Every other tensor is copied byte for byte under its own name.
 #pragma once
@@ -35,6 +37,7 @@ inline std::string codes(const std::string& n) { return n + ".qamw.codes"; }
 inline std::string norms(const std::string& n) { return n + ".qamw.norms"; }
 inline std::string norm_exp2(const std::string& n) { return n + ".qamw.norm_exp2"; }
 inline std::string scales(const std::string& n) { return n + ".qamw.scales"; }
+inline std::string checksum(const std::string& n) { return n + ".qamw.checksum"; }
 inline std::string meta(const std::string& n) { return "qamw:" + n; }
 constexpr const char* file_prefix = "qamw.file.";
 }  // namespace container_names
@@ -46,6 +49,27 @@ inline std::string hex64(std::uint64_t v) {
     return b;
 }
 }  // namespace detail
+
+/// The payload checksum of format 2: FNV-1a 64 over the tensor's record — rows, cols, k, B, n_pad, seed and
+/// scaled (0 or 1) as seven little-endian u64, then the codes, the norms (2·rows bytes), the exponent (little-endian
+/// i32) and, when scaled, the scales (2·cols bytes). It covers every byte and parameter the decoder reads.
+inline std::uint64_t payload_checksum(const quantized_view& v) {
+    const std::uint64_t fields[7] = {static_cast<std::uint64_t>(v.rows),         static_cast<std::uint64_t>(v.cols()),
+                                     static_cast<std::uint64_t>(v.bits),         static_cast<std::uint64_t>(v.layout.block),
+                                     static_cast<std::uint64_t>(v.layout.padded), v.seed,
+                                     v.scales ? 1u : 0u};
+    std::uint8_t head[56];
+    for (int f = 0; f < 7; ++f)
+        for (int b = 0; b < 8; ++b) head[8 * f + b] = static_cast<std::uint8_t>(fields[f] >> (8 * b));
+    std::uint64_t h = detail::fnv1a64(head, sizeof head);
+    h = detail::fnv1a64(v.codes, v.code_bytes(), h);
+    h = detail::fnv1a64(v.norms, 2 * static_cast<std::size_t>(v.rows), h);
+    const std::uint8_t e[4] = {static_cast<std::uint8_t>(v.norm_exp2), static_cast<std::uint8_t>(v.norm_exp2 >> 8),
+                               static_cast<std::uint8_t>(v.norm_exp2 >> 16), static_cast<std::uint8_t>(v.norm_exp2 >> 24)};
+    h = detail::fnv1a64(e, 4, h);
+    if (v.scales) h = detail::fnv1a64(v.scales, 2 * static_cast<std::size_t>(v.cols()), h);
+    return h;
+}
 
 /// Writes a container: declare every tensor (and metadata) first, then begin(), then write each tensor in
 /// declaration order, then commit(). Nothing appears at the path before commit() (io::atomic_file).
@@ -65,6 +89,7 @@ public:
         w_.add(container_names::norms(name), io::dtype::f16, {rows});
         w_.add(container_names::norm_exp2(name), io::dtype::i32, {1});
         if (scaled) w_.add(container_names::scales(name), io::dtype::f16, {cols});
+        w_.add(container_names::checksum(name), io::dtype::u8, {8});
         io::json m = io::json::object();
         m.set("rows", rows);
         m.set("cols", cols);
@@ -100,6 +125,10 @@ public:
         std::int32_t e = q.norms.exp2;
         w_.write(container_names::norm_exp2(name), &e, 4);
         if (!q.col_scales.empty()) w_.write(container_names::scales(name), q.col_scales.data(), 2 * q.col_scales.size());
+        const std::uint64_t h = payload_checksum(q.view());
+        std::uint8_t b[8];
+        for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(h >> (8 * i));
+        w_.write(container_names::checksum(name), b, 8);
     }
 
     void write_plain(const std::string& name, const void* data, std::size_t nbytes) { w_.write(name, data, nbytes); }
@@ -111,14 +140,35 @@ private:
 };
 
 /// A container opened for reading: validated on open (format, version, every quantized tensor's metadata, payload
-/// shapes and dtypes, codebook checksum). Errors name the file and the tensor.
+/// shapes and dtypes, codebook checksum). Errors name the file and the tensor. Payload checksums (format 2) are
+/// checked by verify(), or for every tensor on open with verify_payloads (which reads every byte: opt-in).
 class container {
 public:
-    static container open(const std::string& path) {
+    static container open(const std::string& path, bool verify_payloads = false) {
         container c;
         c.file_ = io::safetensors_file::open(path);
         c.parse();
+        if (verify_payloads)
+            for (const auto& name : c.quantized_names()) c.verify(name);
         return c;
+    }
+
+    /// The file's format version (1 or 2).
+    int version() const { return version_; }
+
+    /// Checks tensor `name` against its payload checksum: true when it matches, false when the file has none
+    /// (format 1); throws errc::format naming file and tensor when it does not match.
+    bool verify(const std::string& name) const {
+        const quantized_view v = view(name);
+        if (version_ < 2) return false;
+        const std::uint8_t* b = file_.view(container_names::checksum(name)).data;
+        std::uint64_t stored = 0;
+        for (int i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(b[i]) << (8 * i);
+        const std::uint64_t h = payload_checksum(v);
+        if (h != stored)
+            fail(name, "payload checksum " + detail::hex64(h) + " does not match the stored " + detail::hex64(stored) +
+                           " (codes, norms, scales or parameters changed since it was written)");
+        return true;
     }
 
     const io::safetensors_file& file() const { return file_; }
@@ -214,9 +264,12 @@ private:
         const std::string* fmt = file_.find_metadata("format");
         if (!fmt || *fmt != "qamw") fail("", "not a qamw container (metadata 'format' is not \"qamw\")");
         const std::string* ver = file_.find_metadata("format_version");
-        if (!ver || *ver != std::to_string(format_version))
+        for (int v = min_format_version; v <= format_version; ++v)
+            if (ver && *ver == std::to_string(v)) version_ = v;
+        if (!version_)
             fail("", "unsupported container format version '" + (ver ? *ver : std::string("missing")) +
-                         "' (this build reads version " + std::to_string(format_version) + ")",
+                         "' (this build reads versions " + std::to_string(min_format_version) + " to " +
+                         std::to_string(format_version) + ")",
                  errc::unsupported);
         const std::string prefix = "qamw:";
         for (const auto& m : file_.metadata()) {
@@ -256,6 +309,7 @@ private:
                 expect_tensor(name, container_names::norms(name), io::dtype::f16, {e.rows});
                 expect_tensor(name, container_names::norm_exp2(name), io::dtype::i32, {1});
                 if (e.scaled) expect_tensor(name, container_names::scales(name), io::dtype::f16, {e.cols});
+                if (version_ >= 2) expect_tensor(name, container_names::checksum(name), io::dtype::u8, {8});
             } catch (const error& err) {
                 if (std::string(err.what()).rfind(path(), 0) == 0) throw;
                 fail(name, err.what(), err.code());
@@ -276,6 +330,7 @@ private:
     }
 
     io::safetensors_file file_;
+    int version_ = 0;
     std::map<std::string, entry> meta_;
     std::vector<std::string> quantized_, plain_, all_;
 };

@@ -7,5 +7,6 @@
 
 namespace qamw {
 constexpr const char* version_string = "0.1.0";
-constexpr int format_version = 1;
+constexpr int format_version = 2;      ///< written (2: per-tensor payload checksums)
+constexpr int min_format_version = 1;  ///< the oldest version still read
 }  // namespace qamw

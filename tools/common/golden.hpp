@@ -22,7 +22,7 @@
 //   60     4   norm exponent e (i32)
 //   64         codes (rows × row_bytes), norms (rows × u16), scales (cols × u16, when flagged), decoded (rows·cols × f32)
 //
-// The golden container, container.qamw.safetensors: the 7×33 cases of every k, scaled and not, written by
+// The golden container, container.qamw.safetensors (format 2; container_v1.qamw.safetensors keeps format 1): the 7×33 cases of every k, scaled and not, written by
 // container_writer under the names "kKK.scaled" / "kKK.plain" — the exact bytes of a complete container file.
 #pragma once
 

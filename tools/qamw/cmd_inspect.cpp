@@ -13,8 +13,9 @@ namespace qamw::cli {
 const command_spec inspect_spec{
     "qamw inspect FILE [--json]",
     "Validates the container FILE (header, every payload's dtype and shape, codec parameters, codebook checksums,\n"
-    "source dtypes, tensor names, embedded files: names and base64 content) and prints its format version, codec\n"
-    "parameters and a per-tensor summary.",
+    "source dtypes, tensor names, embedded files: names and base64 content; from format 2 on, every tensor's payload\n"
+    "checksum over its codes, norms, scales and parameters) and prints its format version, codec parameters and a\n"
+    "per-tensor summary.",
     {{"json", "", "print one JSON object"}},
     1,
     1};
@@ -25,7 +26,7 @@ int run_inspect(const args& a) {
     std::size_t weights = 0, bytes = 0;
     tools::json_out j = tools::json_out::object();
     j["file"] = c.path();
-    j["format_version"] = format_version;
+    j["format_version"] = c.version();
     j["file_bytes"] = c.file().file_size();
     tools::json_out& qs = (j["quantized"] = tools::json_out::array());
     std::vector<double> bpw;
@@ -38,6 +39,7 @@ int run_inspect(const args& a) {
         r["bpw"] = q.bits_per_weight();
         bpw.push_back(q.bits_per_weight());
         r["codebook_status"] = "ok";
+        r["payload_checksum"] = c.verify(name) ? "ok" : "absent (format 1)";  // throws on a mismatch
         qs.push_back(std::move(r));
     }
     j["plain_tensors"] = c.plain_names().size();
@@ -48,20 +50,22 @@ int run_inspect(const args& a) {
         std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
-    std::printf("%s: qamw container, format version %d, %.2f MB\n", c.path().c_str(), format_version,
+    std::printf("%s: qamw container, format version %d, %.2f MB\n", c.path().c_str(), c.version(),
                 c.file().file_size() / 1e6);
     std::printf("%zu quantized tensors (%.4f bpw on average), %zu tensors stored unchanged; embedded files:",
                 c.quantized_names().size(), weights ? 8.0 * double(bytes) / double(weights) : 0.0, c.plain_names().size());
     for (const auto& f : files) std::printf(" %s (%zu bytes)", f.first.c_str(), f.second.size());
-    std::printf("\n\n%-48s %13s %3s %5s %7s %7s %s\n", "tensor", "shape", "k", "block", "bpw", "scaled", "codebook");
+    std::printf("\n\n%-48s %13s %3s %5s %7s %7s %s\n", "tensor", "shape", "k", "block", "bpw", "scaled",
+                "codebook; payload");
     for (std::size_t i = 0; i < c.quantized_names().size(); ++i) {
         const std::string& name = c.quantized_names()[i];
         const io::json& m = c.meta(name);
         std::string shape = std::to_string(m.at("rows").as_int()) + "x" + std::to_string(m.at("cols").as_int());
-        std::printf("%-48s %13s %3lld %5lld %7.3f %7s %s (%s, checksum ok)\n", name.c_str(), shape.c_str(),
+        std::printf("%-48s %13s %3lld %5lld %7.3f %7s %s (%s, checksum ok); %s\n", name.c_str(), shape.c_str(),
                     static_cast<long long>(m.at("bits").as_int()), static_cast<long long>(m.at("block").as_int()),
                     bpw[i], m.at("scaled").as_bool() ? "yes" : "no", m.at("codebook").as_string().c_str(),
-                    m.at("codebook_checksum").as_string().c_str());
+                    m.at("codebook_checksum").as_string().c_str(),
+                    c.version() >= 2 ? "checksum ok" : "no checksum (format 1)");
     }
     return 0;
 }
