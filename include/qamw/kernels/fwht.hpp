@@ -106,14 +106,13 @@ private:
         for (std::size_t r = 0; r < R; ++r) v[r] = in_register<1>(pre(batch::load_unaligned(x + base + r * W), base + r * W));
 #pragma GCC unroll 4
         for (std::size_t h = 1; h < R; h *= 2)
-#pragma GCC unroll 16
-            for (std::size_t i = 0; i < R; i += 2 * h)
 #pragma GCC unroll 8
-                for (std::size_t j = i; j < i + h; ++j) {
-                    const batch a = v[j], b = v[j + h];
-                    v[j] = a + b;
-                    v[j + h] = a - b;
-                }
+            for (std::size_t p = 0; p < R / 2; ++p) {  // the R/2 butterflies of this pass: (j, j + h), j + h < R
+                const std::size_t j = p / h * 2 * h + p % h;
+                const batch a = v[j], b = v[j + h];
+                v[j] = a + b;
+                v[j + h] = a - b;
+            }
 #pragma GCC unroll 16
         for (std::size_t r = 0; r < R; ++r) post(v[r], base + r * W).store_unaligned(x + base + r * W);
     }
