@@ -12,15 +12,15 @@
 //
 // The rounding (GPTQ / OPTQ, in QuIP#'s block-LDLQ form with 2 × 2 blocks = the codec's pairs). With the damped
 // H̃ = Σ̃ + λ · mean(diag Σ̃) · I (λ = options.damping, default 0.01; it also makes the zero-padded coordinates and dead
-// input channels invertible) and the upper-triangular U with H̃⁻¹ = Uᵀ U, pairs b = (2j, 2j+1) are fixed in order
-// j = 0, 1, …: q_b = nearest codeword of the current (updated) target v_b, e_b = v_b − q_b, and every later coordinate
-// f is corrected by the optimal response of the remaining problem,
-//     v_F ← v_F − U_bFᵀ · (U_bbᵀ)⁻¹ e_b,
-// since (H̃_RR)⁻¹ = U_RRᵀ U_RR for every trailing set R = b ∪ F, so H̃_RR⁻¹'s blocks give −H̃_FF⁻¹ H̃_Fb = U_bFᵀ U_bb⁻ᵀ.
-// U is obtained from one Cholesky factorisation: with J the reversal, J H̃ J = L Lᵀ (L lower) gives U = J L⁻¹ J.
-// Updates are lazy as in GPTQ: inside a block of `block` coordinates each pair updates only the rest of the block; at
-// the block's end one matrix product E · U_[block, after] carries the block's scaled errors E to every later coordinate.
-// With Σ̃ ∝ I (M = diag(s²) and n = n_pad) U is diagonal, nothing is fed back, and the codes are exactly those of
+// input channels invertible) written H̃ = V Vᵀ with V upper triangular (J the reversal: J H̃ J = L Lᵀ, one Cholesky
+// factorisation, V = J L J; no inverse is formed), the loss of errors d = t − ĉ splits exactly over pairs b:
+//     dᵀ H̃ d = ‖Vᵀ d‖² = Σ_b ‖V_bbᵀ d_b + Σ_{a<b} V_abᵀ d_a‖²,
+// so pairs b = (2j, 2j+1) are fixed in order j = 0, 1, …, each to the nearest codeword of its corrected target
+//     ĉ_b = nearest( t_b + (V_bbᵀ)⁻¹ Σ_{a<b} V_abᵀ d_a ),      d_b = t_b − ĉ_b
+// (the same codes as GPTQ's forward updates with H̃⁻¹ = UᵀU, U = V⁻¹). Lazy blocks as in GPTQ: the sum over the pairs of
+// earlier blocks is one matrix product D_[:, <b0] · V_[<b0, block] per block of `block` coordinates; inside the block
+// each pair adds its own term to the rest of the block.
+// With Σ̃ ∝ I (M = diag(s²) and n = n_pad) V is diagonal, nothing is fed back, and the codes are exactly those of
 // qamw::encode's nearest rounding.
 //
 // The norm refit. With a_i = tᵀΣ̃t, b_i = ĉᵀΣ̃t, c_i = ĉᵀΣ̃ĉ (undamped Σ̃), the loss in ρ is minimised by the
@@ -33,7 +33,8 @@
 //
 // Determinism and cost. Rows are processed in fixed chunks of `chunk_rows` (independent of the thread count), each by
 // one thread with single-threaded Eigen, so the bytes are the same for every thread count. Cost for rows × n: Σ̃ and
-// the factorisation O(n_pad³) in double (n_pad² · 8 bytes each), the feedback rows · n_pad² multiply-adds in f32, and the
+// the Cholesky factorisation n_pad³/3 in double (n_pad² · 8 bytes each), the feedback rows · n_pad²/2 multiply-adds
+// in f32, and the
 // loss / gain products 2 · rows · n_pad² more (Σ̃ times the targets and the decoded rows; plus one for the nearest
 // rounding's loss when options.measure_nearest).
 #pragma once
@@ -140,7 +141,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     const std::size_t nrows = std::size_t(rows);
     feedback_report rep;
 
-    // Σ̃ (undamped, for losses and gains) and U (from the damped H̃).
+    // Σ̃ (undamped, for losses and gains) and V (from the damped H̃).
     fb_detail::fb_rmatd St = rotated_covariance(M, s, q.layout, q.seed);
     for (Eigen::Index i = 0; i < St.size(); ++i)
         if (!std::isfinite(St.data()[i]))
@@ -148,7 +149,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     const double mean_diag = St.diagonal().mean();
     if (mean_diag < 0)
         throw error(errc::invalid_argument, "encode_feedback: the second-moment matrix has a negative mean diagonal");
-    fb_detail::fb_rmat U(N, N);
+    fb_detail::fb_rmat Vf(N, N);  // V: upper triangular, H̃ = V Vᵀ
     {
         fb_detail::fb_rmatd Hr(N, N);  // J H̃ J
         if (mean_diag > 0) {
@@ -166,12 +167,11 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
             throw error(errc::invalid_argument,
                         "encode_feedback: the rotated second moment is not positive definite after damping " +
                             std::to_string(opt.damping) + " (a statistics matrix far from PSD?)");
-        Eigen::MatrixXd Linv = Eigen::MatrixXd::Identity(N, N);
-        llt.matrixL().solveInPlace(Linv);
+        const Eigen::MatrixXd& L = llt.matrixLLT();  // lower triangle holds L
         for (std::size_t i = 0; i < np; ++i)
             for (std::size_t j = 0; j < np; ++j)
-                U(Eigen::Index(i), Eigen::Index(j)) =
-                    j < i ? 0.0f : float(Linv(Eigen::Index(np - 1 - i), Eigen::Index(np - 1 - j)));
+                Vf(Eigen::Index(i), Eigen::Index(j)) =
+                    j < i ? 0.0f : float(L(Eigen::Index(np - 1 - i), Eigen::Index(np - 1 - j)));
     }
     const fb_detail::fb_rmat Sf = St.cast<float>();
     St.resize(0, 0);
@@ -182,7 +182,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     const std::size_t blk = std::size_t(opt.block);
     const float* cxy = cb.xy();
     parallel_for(chunks, p.threads, [&](std::size_t k0, std::size_t k1) {
-        fb_detail::fb_rmat T, V, E, C, CN, Y;
+        fb_detail::fb_rmat T, D, Acc, C, CN, Y;
         std::vector<float> row(np);
         std::vector<std::uint16_t> idx;
         for (std::size_t k = k0; k < k1; ++k) {
@@ -199,40 +199,42 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
                 }
                 std::copy(row.begin(), row.end(), T.data() + r * np);
             }
-            V = T;
-            E.resize(Eigen::Index(nr), Eigen::Index(blk));
+            D.setZero(Eigen::Index(nr), Eigen::Index(np));
+            Acc.resize(Eigen::Index(nr), Eigen::Index(blk));
             idx.assign(nr * m, 0);
             for (std::size_t b0 = 0; b0 < np; b0 += blk) {
-                const std::size_t b1 = std::min(np, b0 + blk);
+                const std::size_t b1 = std::min(np, b0 + blk), bw = b1 - b0;
+                // Σ_{a < block} V_aᵀ d_a for the block's coordinates: one product for the errors of earlier blocks
+                if (b0 > 0)
+                    Acc.leftCols(Eigen::Index(bw)).noalias() =
+                        D.leftCols(Eigen::Index(b0)) * Vf.block(0, Eigen::Index(b0), Eigen::Index(b0), Eigen::Index(bw));
+                else
+                    Acc.leftCols(Eigen::Index(bw)).setZero();
                 for (std::size_t col = b0; col < b1; col += 2) {
-                    const float u00 = U(Eigen::Index(col), Eigen::Index(col)),
-                                u01 = U(Eigen::Index(col), Eigen::Index(col + 1)),
-                                u11 = U(Eigen::Index(col + 1), Eigen::Index(col + 1));
-                    const float* U0 = U.data() + col * np;
-                    const float* U1 = U0 + np;
+                    const float v00 = Vf(Eigen::Index(col), Eigen::Index(col)),
+                                v01 = Vf(Eigen::Index(col), Eigen::Index(col + 1)),
+                                v11 = Vf(Eigen::Index(col + 1), Eigen::Index(col + 1));
+                    const float* V0 = Vf.data() + col * np;
+                    const float* V1 = V0 + np;
                     for (std::size_t r = 0; r < nr; ++r) {
-                        float* v = V.data() + r * np;
-                        const float x = v[col], y = v[col + 1];
+                        const float* t = T.data() + r * np;
+                        float* acc = Acc.data() + r * blk;
+                        // target = t_b + V_bb⁻ᵀ acc_b (V_bbᵀ lower triangular)
+                        const float z0 = acc[col - b0] / v00, z1 = (acc[col + 1 - b0] - v01 * z0) / v11;
+                        const float x = t[col] + z0, y = t[col + 1] + z1;
                         if (!std::isfinite(x) || !std::isfinite(y))
                             throw error(errc::non_finite, "encode_feedback: row " + std::to_string(r0 + r) +
                                                               " diverged (non-finite target at pair " +
                                                               std::to_string(col / 2) + ")");
                         const std::uint32_t id = cb.nearest(x, y);
                         idx[r * m + col / 2] = static_cast<std::uint16_t>(id);
-                        float e0 = 0, e1 = 0;
-                        if (rhat[r0 + r] > 0) {
-                            e0 = (x - cxy[2 * id]) / u00;
-                            e1 = (y - cxy[2 * id + 1] - u01 * e0) / u11;
-                        }
-                        E(Eigen::Index(r), Eigen::Index(col - b0)) = e0;
-                        E(Eigen::Index(r), Eigen::Index(col + 1 - b0)) = e1;
-                        for (std::size_t j = col + 2; j < b1; ++j) v[j] -= e0 * U0[j] + e1 * U1[j];
+                        if (!(rhat[r0 + r] > 0)) continue;  // zero rows feed nothing back
+                        const float d0 = t[col] - cxy[2 * id], d1 = t[col + 1] - cxy[2 * id + 1];
+                        D(Eigen::Index(r), Eigen::Index(col)) = d0;
+                        D(Eigen::Index(r), Eigen::Index(col + 1)) = d1;
+                        for (std::size_t j = col + 2; j < b1; ++j) acc[j - b0] += d0 * V0[j] + d1 * V1[j];
                     }
                 }
-                if (b1 < np)
-                    V.rightCols(Eigen::Index(np - b1)).noalias() -=
-                        E.leftCols(Eigen::Index(b1 - b0)) *
-                        U.block(Eigen::Index(b0), Eigen::Index(b1), Eigen::Index(b1 - b0), Eigen::Index(np - b1));
             }
             // Decoded codewords, the quadratic forms a, b, c (and those of the nearest codes), and the packed codes.
             C.resize(Eigen::Index(nr), Eigen::Index(np));
