@@ -129,6 +129,12 @@ TEST_CASE("feedback: lower output error than nearest rounding on correlated inpu
             no_refit.refit_norms = false;
             const double fb_only = proxy_loss(encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), no_refit), w, M);
             CHECK(ref_fb <= fb_only * (1 + 1e-3));  // the refit never hurts (up to f16 rounding of the norms)
+            feedback_options refine;
+            refine.refine_sweeps = 2;
+            feedback_report rr;
+            const double refined = proxy_loss(encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), refine, &rr), w, M);
+            CHECK(refined <= ref_fb * (1 + 1e-3));  // coordinate descent only accepts moves that lower the loss
+            CHECK(rr.loss_feedback == Approx(refined).epsilon(2e-3));
         }
     }
 }

@@ -67,6 +67,7 @@ struct feedback_options {
     bool measure_nearest = true;   ///< also compute the loss of plain nearest rounding (for the report)
     int block = 128;               ///< coordinates per lazy-update block (even, ≥ 2)
     int chunk_rows = 64;           ///< rows per work item (fixed: the result does not depend on the thread count)
+    int refine_sweeps = 0;         ///< coordinate-descent sweeps over the pairs after the feedback pass (see above)
 };
 
 struct feedback_report {
@@ -182,7 +183,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     const std::size_t blk = std::size_t(opt.block);
     const float* cxy = cb.xy();
     parallel_for(chunks, p.threads, [&](std::size_t k0, std::size_t k1) {
-        fb_detail::fb_rmat T, D, Acc, C, CN, Y;
+        fb_detail::fb_rmat T, D, Acc, C, CN, Y, G;
         std::vector<float> row(np);
         std::vector<std::uint16_t> idx;
         for (std::size_t k = k0; k < k1; ++k) {
@@ -235,6 +236,41 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
                         for (std::size_t j = col + 2; j < b1; ++j) acc[j - b0] += d0 * V0[j] + d1 * V1[j];
                     }
                 }
+            }
+            // Coordinate descent: pair by pair, move to the nearest codeword of the pair's exact minimiser given all
+            // other pairs, ĉ_b + H̃_bb⁻¹ (H̃ d)_b, when that lowers dᵀH̃d; G = Σ̃ d kept current by rank-2 updates.
+            if (opt.refine_sweeps > 0) {
+                G.noalias() = D * Sf;
+                const float lam = float(rep.damping_abs);
+                for (int sweep = 0; sweep < opt.refine_sweeps; ++sweep)
+                    for (std::size_t col = 0; col < np; col += 2) {
+                        const float h00 = Sf(Eigen::Index(col), Eigen::Index(col)) + lam,
+                                    h01 = Sf(Eigen::Index(col), Eigen::Index(col + 1)),
+                                    h11 = Sf(Eigen::Index(col + 1), Eigen::Index(col + 1)) + lam;
+                        const float det = h00 * h11 - h01 * h01;
+                        if (!(det > 0)) continue;
+                        const float* S0 = Sf.data() + col * np;
+                        const float* S1 = S0 + np;
+                        for (std::size_t r = 0; r < nr; ++r) {
+                            if (!(rhat[r0 + r] > 0)) continue;
+                            float* d = D.data() + r * np;
+                            float* g = G.data() + r * np;
+                            const float g0 = g[col] + lam * d[col], g1 = g[col + 1] + lam * d[col + 1];
+                            const std::uint16_t cur = idx[r * m + col / 2];
+                            const float cx = cxy[2 * cur], cy = cxy[2 * cur + 1];
+                            const float x = cx + (h11 * g0 - h01 * g1) / det, y = cy + (h00 * g1 - h01 * g0) / det;
+                            if (!std::isfinite(x) || !std::isfinite(y)) continue;
+                            const std::uint32_t id = cb.nearest(x, y);
+                            if (id == cur) continue;
+                            const float e0 = cx - cxy[2 * id], e1 = cy - cxy[2 * id + 1];  // Δd
+                            const float delta = 2 * (e0 * g0 + e1 * g1) + e0 * e0 * h00 + 2 * e0 * e1 * h01 + e1 * e1 * h11;
+                            if (!(delta < 0)) continue;
+                            idx[r * m + col / 2] = static_cast<std::uint16_t>(id);
+                            d[col] += e0;
+                            d[col + 1] += e1;
+                            for (std::size_t j = 0; j < np; ++j) g[j] += e0 * S0[j] + e1 * S1[j];
+                        }
+                    }
             }
             // Decoded codewords, the quadratic forms a, b, c (and those of the nearest codes), and the packed codes.
             C.resize(Eigen::Index(nr), Eigen::Index(np));

@@ -29,6 +29,7 @@ const command_spec quantize_spec{
      {"imatrix", "FILE", "llama.cpp importance matrix (legacy imatrix.dat) instead of --act-stats"},
      {"feedback", "", "error-feedback rounding under E[x x^T] from --act-stats (qamw stats --second-moments)"},
      {"feedback-alpha", "STEP", "with --feedback: search alpha on 0, STEP, ..., 1 by the feedback loss (default: off)"},
+     {"feedback-refine", "N", "with --feedback: N coordinate-descent sweeps over the pairs afterwards (default 0)"},
      {"damping", "L", "feedback damping: L * mean diagonal added to the rotated E[x x^T] (default 0.01)"},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
      {"exclude", "RE", "never quantize tensors whose name matches RE"},
@@ -67,6 +68,9 @@ int run_quantize(const args& a) {
         if (!(opt.feedback.damping >= 0 && opt.feedback.damping <= 10))
             throw error(errc::invalid_argument, "--damping must be in [0, 10]");
         opt.feedback_alpha_step = a.get_double("feedback-alpha", 0);
+        opt.feedback.refine_sweeps = static_cast<int>(a.get_int("feedback-refine", 0));
+        if (opt.feedback.refine_sweeps < 0 || opt.feedback.refine_sweeps > 100)
+            throw error(errc::invalid_argument, "--feedback-refine must be in 0 … 100");
         if (!(opt.feedback_alpha_step >= 0 && opt.feedback_alpha_step <= 1))
             throw error(errc::invalid_argument, "--feedback-alpha must be in (0, 1]");
         moments.emplace(eval::second_moment_file::open(a.get("act-stats")));
@@ -75,8 +79,8 @@ int run_quantize(const args& a) {
         opt.second_moment = [&moments](const std::string& name, std::int64_t cols) {
             return moments->load(tools::awq_group_key(name), cols);
         };
-    } else if (a.has("damping") || a.has("feedback-alpha")) {
-        throw error(errc::invalid_argument, "--damping and --feedback-alpha apply to --feedback only");
+    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine")) {
+        throw error(errc::invalid_argument, "--damping, --feedback-alpha and --feedback-refine apply to --feedback only");
     }
     if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
@@ -119,6 +123,7 @@ int run_quantize(const args& a) {
             fb.set("refit_norms", opt.feedback.refit_norms);
             fb.set("block", opt.feedback.block);
             fb.set("alpha_search_step", opt.feedback_alpha_step);
+            fb.set("refine_sweeps", opt.feedback.refine_sweeps);
             fb.set("proxy_relative_nearest", sig > 0 ? nn / sig : 0.0);
             fb.set("proxy_relative_feedback", sig > 0 ? f / sig : 0.0);
         }
