@@ -11,7 +11,7 @@ namespace qamw::cli {
 
 const command_spec quantize_spec{
     "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K] [--block B] [--act-stats FILE | --imatrix FILE]\n"
-    "              [--feedback [--damping L]] [--include RE] [--exclude RE] [--threads N] [--json]",
+    "              [--feedback [--damping L] [--feedback-alpha STEP] [--feedback-refine N]] [--include RE] [--exclude RE] [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
     "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
