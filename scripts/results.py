@@ -80,6 +80,11 @@ for name, path, ctx, windows, calib, token_files in models:
         stats = f"{tmp}/{name}.stats.safetensors"
         run([args.qamw, "stats", path, "--tokens", calib, "--out", stats, "--ctx", ctx, "--max-tokens", 65536,
              "--second-moments", "--threads", args.threads, "--json"])
+        # all calibration tokens (262,144 for house-a): E[x x^T] of down_proj (1536^2) from 65,536 tokens is too noisy
+        # for error feedback (house-a k=8 heldout KLD 0.0193 with 65,536 tokens, 0.0153 with all of them)
+        stats_all = f"{tmp}/{name}.stats-all.safetensors"
+        run([args.qamw, "stats", path, "--tokens", calib, "--out", stats_all, "--ctx", ctx,
+             "--second-moments", "--threads", args.threads, "--json"])
     variants = []  # (label, family, model path, extra eval args)
     for bpw, k, scalar, rtn in rates:
         out = f"{tmp}/{name}.k{k}.qamw.safetensors"
@@ -90,11 +95,22 @@ for name, path, ctx, windows, calib, token_files in models:
             qa = run_timed([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa["bpw_quantized"]))
-            # error feedback under E[x x^T] (tools/common/feedback.hpp) on top of the same AWQ scales
+            # error feedback under E[x x^T] (tools/common/feedback.hpp), 65,536 and all calibration tokens
             out_fb = f"{tmp}/{name}.k{k}.awq.fb.qamw.safetensors"
             qf = run_timed([args.qamw, "quantize", path, out_fb, "--bits-per-pair", k, "--act-stats", stats,
                             "--feedback", "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ + feedback k={k}", "qamw+awq+fb", out_fb, [], qf["bpw_quantized"]))
+            out_fba = f"{tmp}/{name}.k{k}.awq-all.fb.qamw.safetensors"
+            qfa = run_timed([args.qamw, "quantize", path, out_fba, "--bits-per-pair", k, "--act-stats", stats_all,
+                             "--feedback", "--threads", args.threads, "--json"])
+            variants.append((f"QAM-W + AWQ + feedback k={k}, all calibration tokens", "qamw+awq+fb-all", out_fba, [],
+                             qfa["bpw_quantized"]))
+            if k == 8:  # isolates the effect of the larger calibration set on AWQ alone
+                out_aa = f"{tmp}/{name}.k{k}.awq-all.qamw.safetensors"
+                qaa = run([args.qamw, "quantize", path, out_aa, "--bits-per-pair", k, "--act-stats", stats_all,
+                           "--threads", args.threads, "--json"])
+                variants.append((f"QAM-W + AWQ k={k}, all calibration tokens", "qamw+awq-all", out_aa, [],
+                                 qaa["bpw_quantized"]))
             quant_times.append((name, k, qa, qf))
             if k == 11:  # the whole model at 5.5 bpw: the tied token embedding / lm_head quantized too
                 out_all = f"{tmp}/{name}.k{k}.awq.embedding.qamw.safetensors"
