@@ -15,6 +15,9 @@ ap.add_argument("--shared", default="../shared")
 ap.add_argument("--threads", default="2")
 ap.add_argument("--tmp", help="work directory; results of commands already run there are reused")
 ap.add_argument("--skip", action="append", default=[], help="skip a token file by name, e.g. wikitext2")
+ap.add_argument("--only", action="append", default=[],
+                help="run only these families (f32 always), e.g. qamw+awq and qamw+awq+fb; the table then goes to "
+                     "docs/results-partial.md / .json instead of docs/RESULTS.md")
 args = ap.parse_args()
 tmp = args.tmp or tempfile.mkdtemp(prefix="qamw_results_")
 os.makedirs(tmp, exist_ok=True)
@@ -29,6 +32,27 @@ def run(cmd):
         return json.load(open(cache))
     print("+", line, file=sys.stderr, flush=True)
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    json.dump(out, open(cache, "w"))
+    return out
+
+def run_timed(cmd):
+    """run() under /usr/bin/time -v: adds wall_seconds and max_rss_kb of the whole command to its JSON."""
+    cmd = [str(c) for c in cmd]
+    line = " ".join(cmd)
+    commands.append(line.replace(tmp, "$TMP"))
+    cache = os.path.join(tmp, "cache-%08x.json" % (hash_of("timed " + line)))
+    if os.path.exists(cache):
+        return json.load(open(cache))
+    print("+", line, file=sys.stderr, flush=True)
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, check=True, capture_output=True, text=True)
+    out = json.loads(p.stdout)
+    for l in p.stderr.splitlines():
+        l = l.strip()
+        if l.startswith("Maximum resident set size"):
+            out["max_rss_kb"] = int(l.split(":")[1])
+        if l.startswith("Elapsed (wall clock)"):
+            t = l.split("):")[1].strip().split(":")
+            out["wall_seconds"] = sum(float(x) * 60 ** i for i, x in enumerate(reversed(t)))
     json.dump(out, open(cache, "w"))
     return out
 
@@ -48,13 +72,19 @@ models = [
 rates = [(3.5, 7, "scalar:3", "rtn128:3"), (4.0, 8, "scalar:4", "rtn128:4"), (4.5, 9, None, None),
          (5.5, 11, "scalar:5", "rtn128:5")]
 rows = []
+quant_times = []
 for name, path, ctx, windows, calib, token_files in models:
     win = ["--windows", windows] if windows else []
     stats = None
     if calib:
         stats = f"{tmp}/{name}.stats.safetensors"
         run([args.qamw, "stats", path, "--tokens", calib, "--out", stats, "--ctx", ctx, "--max-tokens", 65536,
-             "--threads", args.threads, "--json"])
+             "--second-moments", "--threads", args.threads, "--json"])
+        # all calibration tokens (262,144 for house-a): E[x x^T] of down_proj (1536^2) from 65,536 tokens is too noisy
+        # for error feedback (house-a k=8 heldout KLD 0.0193 with 65,536 tokens, 0.0153 with all of them)
+        stats_all = f"{tmp}/{name}.stats-all.safetensors"
+        run([args.qamw, "stats", path, "--tokens", calib, "--out", stats_all, "--ctx", ctx,
+             "--second-moments", "--threads", args.threads, "--json"])
     variants = []  # (label, family, model path, extra eval args)
     for bpw, k, scalar, rtn in rates:
         out = f"{tmp}/{name}.k{k}.qamw.safetensors"
@@ -62,9 +92,26 @@ for name, path, ctx, windows, calib, token_files in models:
         variants.append((f"QAM-W k={k}", "qamw", out, [], q["bpw_quantized"]))
         if stats:
             out_awq = f"{tmp}/{name}.k{k}.awq.qamw.safetensors"
-            qa = run([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
+            qa = run_timed([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa["bpw_quantized"]))
+            # error feedback under E[x x^T] (tools/common/feedback.hpp), 65,536 and all calibration tokens
+            out_fb = f"{tmp}/{name}.k{k}.awq.fb.qamw.safetensors"
+            qf = run_timed([args.qamw, "quantize", path, out_fb, "--bits-per-pair", k, "--act-stats", stats,
+                            "--feedback", "--threads", args.threads, "--json"])
+            variants.append((f"QAM-W + AWQ + feedback k={k}", "qamw+awq+fb", out_fb, [], qf["bpw_quantized"]))
+            out_fba = f"{tmp}/{name}.k{k}.awq-all.fb.qamw.safetensors"
+            qfa = run_timed([args.qamw, "quantize", path, out_fba, "--bits-per-pair", k, "--act-stats", stats_all,
+                             "--feedback", "--threads", args.threads, "--json"])
+            variants.append((f"QAM-W + AWQ + feedback k={k}, all calibration tokens", "qamw+awq+fb-all", out_fba, [],
+                             qfa["bpw_quantized"]))
+            if k == 8:  # isolates the effect of the larger calibration set on AWQ alone
+                out_aa = f"{tmp}/{name}.k{k}.awq-all.qamw.safetensors"
+                qaa = run([args.qamw, "quantize", path, out_aa, "--bits-per-pair", k, "--act-stats", stats_all,
+                           "--threads", args.threads, "--json"])
+                variants.append((f"QAM-W + AWQ k={k}, all calibration tokens", "qamw+awq-all", out_aa, [],
+                                 qaa["bpw_quantized"]))
+            quant_times.append((name, k, qa, qf))
             if k == 11:  # the whole model at 5.5 bpw: the tied token embedding / lm_head quantized too
                 out_all = f"{tmp}/{name}.k{k}.awq.embedding.qamw.safetensors"
                 qe = run([args.qamw, "quantize", path, out_all, "--bits-per-pair", k, "--act-stats", stats,
@@ -83,6 +130,8 @@ for name, path, ctx, windows, calib, token_files in models:
                          dppl=0.0, kld=0.0, top1=1.0, windows=f32["windows"], tps=f32["tokens_per_second"],
                          weight_mb=f32["weight_bytes"] / 1e6))
         for label, fam, mpath, extra, bpw in variants:
+            if args.only and fam not in args.only:
+                continue
             r = run([args.qamw, "eval", mpath, "--tokens", tok, "--ctx", ctx, *win, "--threads", args.threads,
                      "--kld-base", base, *extra, "--json"])
             rows.append(dict(model=name, tokens=tok_name, codec=label, family=fam, bpw=r["linear_bpw"], ppl=r["ppl"],
@@ -135,8 +184,26 @@ for name, _, _, _, _, token_files in models:
                            f"{r['weight_mb']:.1f} | {r['tps']:.0f} |")
         out.append("")
 out += [f"Spearman ρ between mean KLD and ΔPPL % over all {len(q)} quantized rows: **{rho:.3f}** (the paper reports 0.99).", "",
-        "## Commands", "", "```"] + commands + ["```", ""]
+        ""]
+if quant_times:
+    out += ["## Error feedback: quantization cost", "",
+            "`qamw quantize --act-stats S --feedback` (tools/common/feedback.hpp) against the same command without",
+            "--feedback (AWQ search + nearest rounding), both on --threads " + args.threads + " of the shared 2-core machine.",
+            "Proxy = E‖(W − Ŵ)x‖² / E‖Wx‖² summed over all quantized tensors under the calibration E[x xᵀ].", "",
+            "Wall time and peak RSS of the whole command (`/usr/bin/time -v`: loading, AWQ search, quantization, writing).", "",
+            "| model | k | AWQ: wall s | AWQ: peak MB | AWQ + feedback: wall s | AWQ + feedback: peak MB | proxy nearest | proxy feedback |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, k, qa, qf in quant_times:
+        fb = qf["feedback"]
+        out.append(f"| {name} | {k} | {qa['wall_seconds']:.1f} | {qa['max_rss_kb'] / 1024:.0f} | {qf['wall_seconds']:.1f} | "
+                   f"{qf['max_rss_kb'] / 1024:.0f} | {fb['proxy_relative_nearest']:.3e} | {fb['proxy_relative_feedback']:.3e} |")
+    out.append("")
+out += ["## Commands", "", "```"] + commands + ["```", ""]
 os.makedirs("docs", exist_ok=True)
-open("docs/RESULTS.md", "w").write("\n".join(out))
-json.dump(rows, open("docs/results.json", "w"), indent=1)
+if args.only:
+    open("docs/results-partial.md", "w").write("\n".join(out))
+    json.dump(rows, open("docs/results-partial.json", "w"), indent=1)
+else:
+    open("docs/RESULTS.md", "w").write("\n".join(out))
+    json.dump(rows, open("docs/results.json", "w"), indent=1)
 print("\n".join(out))

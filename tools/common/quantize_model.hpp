@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/awq.hpp"
+#include "common/feedback.hpp"
 #include "common/imatrix.hpp"
 #include "common/metrics.hpp"
 #include "common/selection.hpp"
@@ -31,6 +32,13 @@ struct quantize_options {
     int threads = 0;      ///< worker threads (0 = all cores); the output is the same bytes for every count
     selection select;
     scale_source scales;  ///< empty: no activation-aware scaling
+    /// Error feedback (tools/common/feedback.hpp): E[x xᵀ] (cols × cols) of a weight's input; throws when absent.
+    /// Empty: nearest rounding (qamw::encode).
+    std::function<std::vector<float>(const std::string& name, std::int64_t cols)> second_moment;
+    feedback_options feedback;
+    /// With second_moment set: search the AWQ α of each group by the feedback loss under E[x xᵀ] (α on 0, step, …, 1)
+    /// instead of the diagonal proxy through nearest rounding. 0: off.
+    double feedback_alpha_step = 0;
 };
 
 struct tensor_report {
@@ -39,6 +47,8 @@ struct tensor_report {
     bool quantized = false;
     double bpw = 0, rel_mse = 0, seconds = 0;
     std::size_t bytes_in = 0, bytes_out = 0;
+    bool feedback = false;
+    feedback_report proxy;  ///< output-error proxy under E[x xᵀ] (feedback only)
 };
 
 struct quantize_report {
@@ -101,7 +111,16 @@ inline quantize_report quantize_checkpoint(
             const std::vector<float>* s = opt.scales ? opt.scales(names[i]) : nullptr;
             quantized_tensor q;
             try {
-                q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
+                if (opt.second_moment) {
+                    const std::vector<float> M = opt.second_moment(names[i], r.shape[1]);
+                    feedback_options fo = opt.feedback;
+                    fo.threads = opt.threads;
+                    q = encode_feedback(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr,
+                                        M.data(), fo, &r.proxy);
+                    r.feedback = true;
+                } else {
+                    q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
+                }
             } catch (const error& e) {
                 throw error(e.code(), "tensor '" + names[i] + "': " + e.what());
             }
@@ -221,7 +240,32 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
         for (const auto& v : w) ptrs.push_back(v.data());
         awq_result r;
         try {
-            r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec, opt.threads);
+            if (opt.second_moment && opt.feedback_alpha_step > 0) {
+                // err(α) = Σ_members the feedback loss E‖(W − Ŵ)x‖² under the full E[x xᵀ] (feedback.hpp)
+                const std::vector<float> M = opt.second_moment(names[0], cols);
+                feedback_options fo = opt.feedback;
+                fo.measure_nearest = false;
+                fo.threads = opt.threads;
+                auto err = [&](const float* s) {
+                    double e = 0;
+                    for (std::size_t m = 0; m < ptrs.size(); ++m) {
+                        feedback_report rep;
+                        encode_feedback(ptrs[m], rows[m], cols, opt.codec, s, M.data(), fo, &rep);
+                        e += rep.loss_feedback;
+                    }
+                    return e;
+                };
+                r.err_plain = r.err_best = err(nullptr);
+                const int steps = int(std::lround(1.0 / opt.feedback_alpha_step));
+                for (int k = 1; k <= steps; ++k) {
+                    const double alpha = std::min(1.0, k * opt.feedback_alpha_step);
+                    std::vector<float> sc = awq_scales(st.first, alpha);
+                    const double e = err(sc.data());
+                    if (e < r.err_best) r.err_best = e, r.alpha = alpha, r.scales = std::move(sc);
+                }
+            } else {
+                r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec, opt.threads);
+            }
         } catch (const error& e) {
             throw error(e.code(), "activation-aware search for '" + names[0] + "': " + e.what());
         }

@@ -9,10 +9,21 @@
 // q/k/v (and gate/up) share their input, so their statistics are equal; each is stored under its own weight name.
 // A tied lm_head is stored under the name it was built from, "model.embed_tokens.weight".
 //
+// Second moments (optional, `qamw stats --second-moments`). For each group of weights that read one input (q/k/v,
+// gate/up, o alone, down alone, the tied lm_head alone; keys from tools/common/awq.hpp's awq_group_key) the full matrix
+//     M = E[x xᵀ] = (1/T) Σ_t x_t x_tᵀ        [in × in]
+// the input covariance (uncentred) that tools/common/feedback.hpp turns into each row's output-error metric. Streaming:
+// a window's inputs of a group (n_ctx × in floats) are kept only until the end of its round of windows; then, group by
+// group in parallel, each window's Gram XᵀX is formed in f32 (Eigen rank update, one window = n_ctx rows) and added to
+// a double accumulator in window order, so the result does not depend on the thread count. Memory: the double
+// accumulators (Σ_groups in² · 8 bytes: 201 MB for house-a) + per thread one window's inputs of every layer
+// (n_ctx · Σ_groups in · 4 bytes: 12.6 MB for house-a at n_ctx 512) + one f32 Gram per worker.
+//
 // The file format: tools/eval/act_stats_file.hpp.
 #pragma once
 
 #include "act_stats_file.hpp"
+#include "common/awq.hpp"
 #include "llama.hpp"
 
 #include <qamw/io/safetensors.hpp>
@@ -29,12 +40,26 @@ namespace qamw::eval {
 /// call `collect`.
 class act_stats_collector {
 public:
+    /// second_moments: also gather E[x xᵀ] per group of weights sharing an input (see the file comment).
+    explicit act_stats_collector(bool second_moments = false) : second_moments_(second_moments) {}
+
     /// The observer to give observe_inputs. It records into the window bound to the calling thread (nothing when the
     /// model runs outside `collect`).
     input_observer observer() const {
-        return [](const std::string& name, const float* x, int64_t m, int64_t in) {
+        return [sm = second_moments_](const std::string& name, const float* x, int64_t m, int64_t in) {
             window_sums* w = current_;
             if (!w) return;
+            if (sm) {
+                // Keep the input once per group (q/k/v and gate/up see the same x): the first member seen.
+                const std::string key = tools::awq_group_key(name);
+                auto [it, fresh] = w->inputs.try_emplace(key);
+                if (fresh) w->input_order.push_back(key);
+                if (fresh || it->second.in == 0) {
+                    it->second.in = in;
+                    it->second.rows = m;
+                    it->second.x.assign(x, x + m * in);
+                }
+            }
             auto [it, fresh] = w->layers.try_emplace(name);
             sums& s = it->second;
             if (fresh) {
@@ -97,6 +122,7 @@ public:
                 }
             });
             for (int64_t t = 0; t < in_round; ++t) total.add(slots[std::size_t(t)]);
+            if (second_moments_) add_gram(slots, std::size_t(in_round), T);
             if (progress) progress(r0 + in_round, W);
         }
         act_stats out;
@@ -114,6 +140,21 @@ public:
             }
             out.layers.emplace_back(name, std::move(c));
         }
+        for (const std::string& key : moment_order_) {
+            const moment_sums& s = moments_.at(key);
+            second_moment sm;
+            sm.in = s.in;
+            sm.tokens = s.rows;
+            sm.m.resize(std::size_t(s.in * s.in));
+            for (int64_t i = 0; i < s.in; ++i)
+                for (int64_t j = 0; j <= i; ++j) {
+                    const float v = float(s.lower[std::size_t(i * s.in + j)] / double(s.rows));
+                    sm.m[std::size_t(i * s.in + j)] = sm.m[std::size_t(j * s.in + i)] = v;
+                }
+            out.moments.emplace_back(key, std::move(sm));
+        }
+        moments_.clear();
+        moment_order_.clear();
         return out;
     }
 
@@ -122,10 +163,17 @@ private:
         std::vector<double> abs, sq;
         int64_t rows = 0;
     };
+    struct group_input {
+        std::vector<float> x;  ///< rows × in, row-major
+        int64_t rows = 0, in = 0;
+    };
     struct window_sums {
         std::unordered_map<std::string, sums> layers;
         std::vector<std::string> order;  ///< first-seen order = model order
+        std::unordered_map<std::string, group_input> inputs;  ///< group key → this window's input (second moments)
+        std::vector<std::string> input_order;
         void clear() {
+            for (auto& kv : inputs) kv.second.in = 0;
             for (auto& kv : layers) {
                 std::fill(kv.second.abs.begin(), kv.second.abs.end(), 0.0);
                 std::fill(kv.second.sq.begin(), kv.second.sq.end(), 0.0);
@@ -149,6 +197,48 @@ private:
             }
         }
     };
+    struct moment_sums {
+        std::vector<double> lower;  ///< in × in, lower triangle used: Σ_t x_t x_tᵀ
+        int64_t rows = 0, in = 0;
+    };
+
+    /// Adds the Grams of slots [0, n) to the accumulators, window order within each group, groups in parallel.
+    void add_gram(const std::vector<window_sums>& slots, std::size_t n, int threads) {
+        for (const std::string& key : slots[0].input_order)
+            if (!moments_.count(key)) {
+                const int64_t in = slots[0].inputs.at(key).in;
+                moment_sums& m = moments_[key];
+                m.in = in;
+                m.lower.assign(std::size_t(in * in), 0.0);
+                moment_order_.push_back(key);
+            }
+        parallel_for(moment_order_.size(), threads, [&](std::size_t g0, std::size_t g1) {
+            using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
+            using rmat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+            mat gram;
+            for (std::size_t g = g0; g < g1; ++g) {
+                moment_sums& m = moments_.at(moment_order_[g]);
+                for (std::size_t t = 0; t < n; ++t) {
+                    auto it = slots[t].inputs.find(moment_order_[g]);
+                    if (it == slots[t].inputs.end() || it->second.in == 0) continue;
+                    const group_input& gi = it->second;
+                    if (gi.in != m.in)
+                        throw error(errc::invalid_argument, "second moments of " + moment_order_[g] +
+                                                                ": members of the group have different input widths");
+                    Eigen::Map<const rmat> X(gi.x.data(), gi.rows, gi.in);
+                    gram.setZero(gi.in, gi.in);
+                    gram.selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
+                    for (int64_t i = 0; i < m.in; ++i)
+                        for (int64_t j = 0; j <= i; ++j) m.lower[std::size_t(i * m.in + j)] += double(gram(i, j));
+                    m.rows += gi.rows;
+                }
+            }
+        });
+    }
+
+    bool second_moments_ = false;
+    std::unordered_map<std::string, moment_sums> moments_;
+    std::vector<std::string> moment_order_;
     static inline thread_local window_sums* current_ = nullptr;
 };
 

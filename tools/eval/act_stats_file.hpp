@@ -8,6 +8,15 @@
 //     metadata "<w>.tokens"   decimal count T of recorded rows (> 0)
 // plus metadata "format" = "qamw-act-stats", "version" = "1", and informational "n_ctx" and "windows". Tensors are
 // written in model order (layer by layer; q, k, v, o, gate, up, down; lm_head last).
+// Optional second moments (`qamw stats --second-moments`), for every group "<g>" of weights that read one input
+// (tools/common/awq.hpp's awq_group_key: "model.layers.3.self_attn.qkv", "model.layers.3.mlp.gate_up", or the weight
+// name itself for o_proj, down_proj and the tied lm_head "model.embed_tokens.weight"):
+//     tensor "<g>.second_moment"         F32 [in_features, in_features], row-major: E[x xᵀ] over the recorded rows
+//     metadata "<g>.second_moment.tokens" decimal count T of recorded rows (> 0)
+// written after the per-channel tensors. read_act_stats skips them; second_moment_file reads one group at a time and
+// checks shape, finiteness, diagonal ≥ 0 and symmetry (|m_ij − m_ji| ≤ 1e-4·√(m_ii·m_jj) + 1e-30), naming the file
+// and the tensor. Positive semi-definiteness is checked where it is used (a Cholesky factorisation after damping,
+// tools/common/feedback.hpp).
 // read_act_stats checks the format and version, that every tensor is a finite 1-D F32 pair with matching lengths,
 // mean_abs ≥ 0, mean_sq ≥ 0 and mean_abs² ≤ mean_sq·(1 + 1e-5) (Cauchy–Schwarz), that every weight has its token count,
 // and that nothing else is in the file; errors name the file and the tensor.
@@ -30,9 +39,17 @@ struct channel_stats {
     int64_t tokens = 0;                     ///< rows recorded
 };
 
+/// E[x xᵀ] of one group's input.
+struct second_moment {
+    std::vector<float> m;  ///< in × in, row-major, symmetric
+    int64_t in = 0;
+    int64_t tokens = 0;
+};
+
 /// All layers of a model, in model order.
 struct act_stats {
     std::vector<std::pair<std::string, channel_stats>> layers;  ///< (weight name, statistics)
+    std::vector<std::pair<std::string, second_moment>> moments; ///< (group key, E[x xᵀ]); empty unless gathered
     int64_t n_ctx = 0, windows = 0;                              ///< informational
 
     const channel_stats* find(const std::string& weight) const {
@@ -59,6 +76,12 @@ inline void write_act_stats(const std::string& path, const act_stats& s) {
         w.add(name + ".mean_sq", io::dtype::f32, {in});
         w.set_metadata(name + ".tokens", std::to_string(c.tokens));
     }
+    for (const auto& [key, m] : s.moments) {
+        if (m.in <= 0 || m.m.size() != std::size_t(m.in * m.in) || m.tokens <= 0)
+            throw error(errc::invalid_argument, "second moment of " + key + ": empty or inconsistent");
+        w.add(key + ".second_moment", io::dtype::f32, {m.in, m.in});
+        w.set_metadata(key + ".second_moment.tokens", std::to_string(m.tokens));
+    }
     w.begin();
     auto le_bytes = [](const std::vector<float>& v) {
         std::vector<uint8_t> b(v.size() * 4);
@@ -73,6 +96,10 @@ inline void write_act_stats(const std::string& path, const act_stats& s) {
         auto a = le_bytes(c.mean_abs), q = le_bytes(c.mean_sq);
         w.write(name + ".mean_abs", a.data(), a.size());
         w.write(name + ".mean_sq", q.data(), q.size());
+    }
+    for (const auto& [key, m] : s.moments) {
+        auto b = le_bytes(m.m);
+        w.write(key + ".second_moment", b.data(), b.size());
     }
     w.commit();
 }
@@ -115,9 +142,13 @@ inline act_stats read_act_stats(const std::string& path) {
             if (!std::isfinite(x) || x < 0) throw bad("tensor " + t.name + " holds a negative, NaN or infinite value");
         return v;
     };
-    std::size_t pairs = 0;
+    std::size_t pairs = 0, moments = 0;
     for (const io::tensor_info* t : order) {
         if (ends_with(t->name, sq_suffix)) continue;  // read with its mean_abs partner
+        if (ends_with(t->name, ".second_moment")) {   // read on demand by second_moment_file
+            ++moments;
+            continue;
+        }
         if (!ends_with(t->name, abs_suffix))
             throw bad("unexpected tensor " + t->name + " (only <weight>.mean_abs and <weight>.mean_sq belong here)");
         const std::string weight = t->name.substr(0, t->name.size() - abs_suffix.size());
@@ -136,10 +167,63 @@ inline act_stats read_act_stats(const std::string& path) {
         s.layers.emplace_back(weight, std::move(c));
         ++pairs;
     }
-    if (2 * pairs != f.tensors().size())
+    if (2 * pairs + moments != f.tensors().size())
         throw bad("a .mean_sq tensor has no .mean_abs partner");
     if (s.layers.empty()) throw bad("no statistics in the file");
     return s;
 }
+
+/// The second moments of a statistics file, read one group at a time (the file stays mapped).
+class second_moment_file {
+public:
+    /// Opens `path` and checks that it is a statistics file (format and version as read_act_stats checks them).
+    static second_moment_file open(const std::string& path) {
+        second_moment_file s;
+        s.f_ = io::safetensors_file::open(path);
+        const std::string* format = s.f_.find_metadata("format");
+        if (!format || *format != act_stats_format)
+            throw error(errc::format, path + ": not an activation statistics file (metadata format must be \"qamw-act-stats\")");
+        for (const io::tensor_info& t : s.f_.tensors())
+            if (t.name.size() > 14 && t.name.compare(t.name.size() - 14, 14, ".second_moment") == 0) ++s.count_;
+        return s;
+    }
+
+    const std::string& path() const { return f_.path(); }
+    /// Number of groups with second moments (0: the file was written without --second-moments).
+    std::size_t count() const { return count_; }
+    bool has(const std::string& group) const { return f_.find(group + ".second_moment") != nullptr; }
+
+    /// E[x xᵀ] of `group` (in × in floats, row-major), validated as the file comment says. Throws errc::format naming
+    /// the file and the tensor when it is absent, of another shape, non-finite or not symmetric.
+    std::vector<float> load(const std::string& group, int64_t in) const {
+        const std::string name = group + ".second_moment";
+        auto bad = [&](const std::string& msg) { return error(errc::format, f_.path() + ": tensor " + name + ": " + msg); };
+        const io::tensor_info* t = f_.find(name);
+        if (!t)
+            throw bad(count_ ? "missing (no second moments for this group)"
+                             : "missing: the file has no second moments (write it with `qamw stats --second-moments`)");
+        if (t->type != io::dtype::f32 || t->shape.size() != 2 || t->shape[0] != in || t->shape[1] != in)
+            throw bad("expected F32 [" + std::to_string(in) + ", " + std::to_string(in) + "], the weight's input width");
+        std::vector<float> m = io::to_f32(f_.view(*t));
+        const std::size_t n = std::size_t(in);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double d = m[i * n + i];
+            if (!std::isfinite(d) || d < 0) throw bad("diagonal entry " + std::to_string(i) + " is negative, NaN or infinite");
+        }
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < i; ++j) {
+                const double a = m[i * n + j], b = m[j * n + i];
+                if (!std::isfinite(a) || !std::isfinite(b))
+                    throw bad("entry (" + std::to_string(i) + ", " + std::to_string(j) + ") is NaN or infinite");
+                if (std::fabs(a - b) > 1e-4 * std::sqrt(double(m[i * n + i]) * m[j * n + j]) + 1e-30)
+                    throw bad("not symmetric at (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+            }
+        return m;
+    }
+
+private:
+    io::safetensors_file f_;
+    std::size_t count_ = 0;
+};
 
 }  // namespace qamw::eval

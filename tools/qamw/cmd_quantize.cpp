@@ -14,14 +14,16 @@ namespace qamw::cli {
 
 const command_spec quantize_spec{
     "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K | --pipeline SPEC] [--block B]\n"
-    "              [--act-stats FILE | --imatrix FILE]\n"
-    "              [--include RE] [--exclude RE] [--threads N] [--json]",
+    "              [--act-stats FILE | --imatrix FILE] [--feedback [--damping L] [--feedback-alpha STEP]\n"
+    "              [--feedback-refine N]] [--include RE] [--exclude RE] [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
     "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
     "With --act-stats (written by `qamw stats`) or --imatrix (llama.cpp's legacy imatrix.dat), each group of weights\n"
     "that reads one input (q/k/v, gate/up, o, down) gets activation-aware column scales s = mean|x|^alpha, alpha\n"
     "searched on 0, 0.05, ..., 1 to minimise sum_j E[x_j^2] ||W_:j - What_:j||^2 through the codec.\n"
+    "With --feedback (needs --act-stats written with --second-moments), codes are chosen by error feedback under\n"
+    "the input's E[x x^T] in the rotated domain and row norms are refit (tools/common/feedback.hpp); same format.\n"
     "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
     {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)", number()},
      {"pipeline", "SPEC", "the codec as a spec, e.g. scale,norm,fwht:256,lm2d:11,pack (scale needs --act-stats or --imatrix)"},
@@ -30,6 +32,12 @@ const command_spec quantize_spec{
      {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)", u64()},
      {"act-stats", "FILE", "activation statistics from `qamw stats` (calibration tokens only)"},
      {"imatrix", "FILE", "llama.cpp importance matrix (legacy imatrix.dat) instead of --act-stats"},
+     {"feedback", "", "error-feedback rounding under E[x x^T] from --act-stats (qamw stats --second-moments)"},
+     {"feedback-alpha", "STEP", "with --feedback: search alpha on 0, STEP, ..., 1 by the feedback loss (default: off)",
+      number()},
+     {"feedback-refine", "N", "with --feedback: N coordinate-descent sweeps over the pairs afterwards (default 0)",
+      integer(0, 100)},
+     {"damping", "L", "feedback damping: L * mean diagonal added to the rotated E[x x^T] (default 0.01)", number()},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
      {"exclude", "RE", "never quantize tensors whose name matches RE"},
      {"threads", "N", "worker threads (default 0 = all cores)", threads()},
@@ -73,6 +81,26 @@ int run_quantize(const args& a) {
     const std::string& out = a.positional[1];
     tools::check_output("OUT", out, tools::output_kind::file, inputs);
     tools::awq_plan awq;
+    std::optional<eval::second_moment_file> moments;
+    if (a.has("feedback")) {
+        if (!a.has("act-stats"))
+            throw error(errc::invalid_argument, "--feedback needs --act-stats FILE written by `qamw stats --second-moments`");
+        opt.feedback.damping = a.get_double("damping", 0.01);
+        if (!(opt.feedback.damping >= 0 && opt.feedback.damping <= 10))
+            throw error(errc::invalid_argument, "--damping must be in [0, 10]");
+        opt.feedback_alpha_step = a.get_double("feedback-alpha", 0);
+        opt.feedback.refine_sweeps = static_cast<int>(a.get_int("feedback-refine", 0));
+        if (!(opt.feedback_alpha_step >= 0 && opt.feedback_alpha_step <= 1))
+            throw error(errc::invalid_argument, "--feedback-alpha must be in [0, 1]");
+        moments.emplace(eval::second_moment_file::open(a.get("act-stats")));
+        if (moments->count() == 0)
+            throw error(errc::format, a.get("act-stats") + ": no second moments (write it with `qamw stats --second-moments`)");
+        opt.second_moment = [&moments](const std::string& name, std::int64_t cols) {
+            return moments->load(tools::awq_group_key(name), cols);
+        };
+    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine")) {
+        throw error(errc::invalid_argument, "--damping, --feedback-alpha and --feedback-refine apply to --feedback only");
+    }
     if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
                                                         : tools::activation_stats::from_imatrix(a.get("imatrix"), ck);
@@ -105,7 +133,21 @@ int run_quantize(const args& a) {
         j["bpw_file"] = rep.bpw_file();
         j["seconds"] = rep.seconds;
         j["threads"] = resolve_threads(opt.threads);
-        tools::json_out& groups = (j["awq"] = tools::json_out::array());
+        tools::json_out& fb = (j["feedback"] = tools::json_out::object());
+        fb["enabled"] = bool(opt.second_moment);
+        if (opt.second_moment) {
+            double sig = 0, nn = 0, f = 0;
+            for (const auto& t : rep.tensors)
+                if (t.feedback) sig += t.proxy.signal, nn += t.proxy.loss_nearest, f += t.proxy.loss_feedback;
+            fb["damping"] = opt.feedback.damping;
+            fb["refit_norms"] = opt.feedback.refit_norms;
+            fb["block"] = opt.feedback.block;
+            fb["alpha_search_step"] = opt.feedback_alpha_step;
+            fb["refine_sweeps"] = opt.feedback.refine_sweeps;
+            fb["proxy_relative_nearest"] = sig > 0 ? nn / sig : 0.0;
+            fb["proxy_relative_feedback"] = sig > 0 ? f / sig : 0.0;
+        }
+        io::json& groups = j["awq"] = io::json::array();
         for (const auto& g : awq.groups) {
             tools::json_out r = tools::json_out::object();
             r["group"] = g.key;
@@ -125,6 +167,13 @@ int run_quantize(const args& a) {
                 r["bpw"] = t.bpw;
                 r["relative_mse"] = t.rel_mse;
                 r["sqnr_db"] = tools::sqnr_db(t.rel_mse);
+            }
+            if (t.feedback) {
+                // E||(W - What) x||^2 / E||W x||^2 under the calibration E[x x^T]: nearest rounding vs feedback
+                r["proxy_relative_nearest"] = t.proxy.signal > 0 ? t.proxy.loss_nearest / t.proxy.signal : 0.0;
+                r["proxy_relative_feedback"] = t.proxy.signal > 0 ? t.proxy.loss_feedback / t.proxy.signal : 0.0;
+                r["damping_absolute"] = t.proxy.damping_abs;
+                r["identity_fallback"] = t.proxy.fallback_identity;
             }
             r["bytes"] = static_cast<std::int64_t>(t.bytes_out);
             r["seconds"] = t.seconds;
@@ -148,6 +197,13 @@ int run_quantize(const args& a) {
             plain += g.err_plain, best += g.err_best;
         }
         std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
+    }
+    if (opt.second_moment) {
+        double sig = 0, nn = 0, f = 0;
+        for (const auto& t : rep.tensors)
+            if (t.feedback) sig += t.proxy.signal, nn += t.proxy.loss_nearest, f += t.proxy.loss_feedback;
+        std::printf("\nerror feedback (damping %.3g): output-error proxy E|(W-What)x|^2 / E|Wx|^2 %.4e nearest -> %.4e\n",
+                    opt.feedback.damping, sig > 0 ? nn / sig : 0.0, sig > 0 ? f / sig : 0.0);
     }
     std::printf("\n%s -> %s\n", a.positional[0].c_str(), out.c_str());
     std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %d, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,

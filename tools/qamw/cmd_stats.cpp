@@ -13,14 +13,16 @@
 namespace qamw::cli {
 
 const command_spec stats_spec{
-    "qamw stats MODEL --tokens FILE --out STATS [--ctx N] [--max-tokens N] [--threads N] [--json]",
+    "qamw stats MODEL --tokens FILE --out STATS [--second-moments] [--ctx N] [--max-tokens N] [--threads N] [--json]",
     "One f32 forward pass of MODEL (a Hugging Face LlamaForCausalLM directory) over calibration tokens FILE\n"
     "(little-endian int32, windows of N tokens with BOS first), recording for the input of every linear layer the\n"
     "per-channel mean |x| and mean x^2. STATS is a safetensors file: <weight>.mean_abs and <weight>.mean_sq, F32\n"
-    "[in_features], metadata <weight>.tokens and format=qamw-act-stats. Use calibration text, never evaluation text.",
+    "[in_features], metadata <weight>.tokens and format=qamw-act-stats. Use calibration text, never evaluation text.\n"
+    "--second-moments also stores E[x x^T] per group of weights sharing an input: <group>.second_moment F32 [in, in].",
     {
         {"tokens", "FILE", "calibration token ids, little-endian int32 (required)"},
         {"out", "STATS", "output safetensors file (required)"},
+        {"second-moments", "", "also gather E[x x^T] per input group (for `qamw quantize --feedback`)"},
         {"ctx", "N", "window length in tokens (default 512)", integer(1, 1 << 20)},
         {"max-tokens", "N", "use at most N tokens (whole windows; default: the whole file)", integer(1, INT64_MAX)},
         {"threads", "N", "worker threads, one window each at a time (default: all cores)", threads()},
@@ -54,7 +56,7 @@ int run_stats(const args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     eval::llama_checkpoint ck = eval::llama_checkpoint::open(model_path);
     eval::checkpoint_source src(ck.ckpt);
-    eval::act_stats_collector collector;
+    eval::act_stats_collector collector(a.has("second-moments"));
     eval::llama_model model(ck.config, src, eval::observe_inputs(eval::dense_factory(src), collector.observer()));
     const std::vector<int32_t> tokens = eval::read_tokens(tokens_path);
     const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -83,6 +85,7 @@ int run_stats(const args& a) {
         j["windows"] = s.windows;
         j["tokens"] = rows;
         j["layers"] = uint64_t(s.layers.size());
+        j["second_moments"] = uint64_t(s.moments.size());
         j["seconds"] = seconds;
         j["load_seconds"] = load_seconds;
         j["tokens_per_second"] = seconds > 0 ? double(rows) / seconds : 0.0;
