@@ -141,9 +141,11 @@ struct vnni {
                 const __m512 d = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_loadu_ps(a[i].d)));
                 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f);
             };
-            // the last full chunk of the row is read with its exact mask when K < 8 (64 bytes would pass the row)
+            // A full chunk takes a plain 64-byte load only when those 64 bytes lie inside the row (chunk i starts at
+            // byte 8·K·i of row_bytes = pairs·K/8); the others read their 8·K bytes with the exact mask.
             const __mmask64 all = ~__mmask64{0}, last = K == 8 ? all : (~std::uint64_t{0} >> (64 - 8 * K));
-            const std::size_t plain = (K == 8 || tail) ? full : (full ? full - 1 : 0);
+            const std::size_t row_bytes = pairs * K / 8;
+            const std::size_t plain = row_bytes < 64 ? 0 : std::min(full, (row_bytes - 64) / (8 * K) + 1);
             std::size_t i = 0;
             for (; i + 2 <= plain; i += 2) step(i, all, f0), step(i + 1, all, f1);
             for (; i < full; ++i) step(i, i < plain ? all : last, f0);
