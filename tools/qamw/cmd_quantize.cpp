@@ -147,7 +147,7 @@ int run_quantize(const args& a) {
             fb["proxy_relative_nearest"] = sig > 0 ? nn / sig : 0.0;
             fb["proxy_relative_feedback"] = sig > 0 ? f / sig : 0.0;
         }
-        io::json& groups = j["awq"] = io::json::array();
+        tools::json_out& groups = (j["awq"] = tools::json_out::array());
         for (const auto& g : awq.groups) {
             tools::json_out r = tools::json_out::object();
             r["group"] = g.key;
