@@ -212,3 +212,30 @@ TEST_CASE("integer GEMV and GEMM driver against the f32 fused GEMV, every ISA", 
         }
     }
 }
+
+TEST_CASE("tools::matmul on the integer kernels stays within the integer paths' error of the f32 products",
+          "[kernels][int]") {
+    const int rows = 37, cols = 300;
+    const auto w = tools::gaussian_vector(21, std::size_t(rows) * cols, 0.05);
+    const auto x = tools::gaussian_vector(22, 3 * std::size_t(cols));
+    for (int k : {7, 8, 11}) {
+        params p;
+        p.bits = k;
+        const quantized_tensor q = encode(w.data(), rows, cols, p);
+        for (isa id : available_isas()) {
+            const kernel_table& t = *kernels_for(id);
+            INFO("isa " << isa_name(id) << " k " << k);
+            const tools::matmul exact(q.view(), t), integer(q.view(), t, true);
+            std::vector<float> y0(3 * rows), y1(3 * rows), g1(3 * rows);
+            exact.gemm(x.data(), 3, y0.data(), 2);
+            integer.gemm(x.data(), 3, g1.data(), 2);
+            for (int b = 0; b < 3; ++b) integer.gemv(x.data() + b * cols, y1.data() + b * rows, 1);
+            double e = 0, s = 0;
+            for (std::size_t i = 0; i < y0.size(); ++i) {
+                REQUIRE(y1[i] == g1[i]);  // gemv and gemm take the same integer path
+                e += (y1[i] - y0[i]) * double(y1[i] - y0[i]), s += double(y0[i]) * y0[i];
+            }
+            CHECK(std::sqrt(e / s) <= (int_uses_q8(t, k) ? 3e-2 : 1e-3));
+        }
+    }
+}

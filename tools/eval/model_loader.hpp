@@ -22,7 +22,7 @@ namespace qamw::eval {
 /// view borrows the container's mapping, which must outlive the layer.
 class qamw_linear : public linear {
 public:
-    qamw_linear(const quantized_view& v, const kernel_table& k) : mm_(v, k), bytes_(v.stored_bytes()) {}
+    qamw_linear(const quantized_view& v, const kernel_table& k, bool integer) : mm_(v, k, integer), bytes_(v.stored_bytes()) {}
     int64_t in_features() const override { return mm_.cols(); }
     int64_t out_features() const override { return mm_.rows(); }
     void forward(const float* x, int64_t m, float* y) const override { mm_.gemm(x, static_cast<std::size_t>(m), y, 1); }
@@ -58,6 +58,7 @@ struct model_options {
     std::string fake_quant;    ///< checkpoint: codec spec ("polar:8", "rtn32:4", ...) applied to the selected linears
     int threads = 0;           ///< for fake quantization
     const kernel_table* kernels = nullptr;  ///< the fused kernels' instruction set (nullptr: select_kernels())
+    bool integer = false;      ///< container: the products on the integer-domain kernels (tools::matmul)
 };
 
 /// A loaded model and what its linear weights cost.
@@ -97,12 +98,15 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
             out.linear_bits += 8.0 * double(q.stored_bytes());
             out.linear_weights += double(q.rows) * double(q.cols());
             if (opt.dequantized) return std::make_unique<dense_linear>(decode(q, serial{}, kernels), q.rows, q.cols());
-            return std::make_unique<qamw_linear>(q, kernels);
+            return std::make_unique<qamw_linear>(q, kernels, opt.integer);
         };
         out.model = std::make_unique<llama_model>(cfg, src, factory);
-        out.kind = opt.dequantized ? "qamw (dequantized to f32)" : "qamw (fused kernels)";
+        out.kind = opt.dequantized ? "qamw (dequantized to f32)"
+                   : opt.integer   ? "qamw (fused integer kernels)"
+                                   : "qamw (fused kernels)";
         return out;
     }
+    if (opt.integer) throw error(errc::invalid_argument, "--integer applies to containers, not checkpoints");
     llama_checkpoint m = llama_checkpoint::open(path);
     checkpoint_source src(m.ckpt);
     linear_factory dense = dense_factory(src);

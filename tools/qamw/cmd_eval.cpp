@@ -14,7 +14,7 @@ namespace qamw::cli {
 
 const command_spec eval_spec{
     "qamw eval MODEL --tokens FILE [--ctx N] [--windows N] [--threads N] [--save-base FILE] [--kld-base FILE]\n"
-    "          [--dequantized | --fake-quant CODEC] [--json]",
+    "          [--dequantized | --integer | --fake-quant CODEC] [--json]",
     "Perplexity of MODEL on FILE. MODEL is a Hugging Face LlamaForCausalLM checkpoint (config.json + safetensors), run\n"
     "in f32 (or with its linear weights replaced by a codec's reconstruction: --fake-quant polar:8, scalar:4,\n"
     "rtn32:4, rtn128-rot:4, qamw:11, or a pipeline spec such as norm,fwht:128,lm2d:8,pack), or a .qamw.safetensors container, whose linear layers run through the fused\n"
@@ -30,6 +30,7 @@ const command_spec eval_spec{
         {"save-base", "FILE", "write this run's distributions for later --kld-base runs"},
         {"kld-base", "FILE", "KL divergence against a run saved with --save-base"},
         {"dequantized", "", "container: decode the weights to f32 instead of running the fused kernels"},
+        {"integer", "", "container: run the products on the integer-domain kernels (quantized activations)"},
         {"fake-quant", "CODEC", "checkpoint: replace every linear weight by CODEC's reconstruction (baselines)"},
         {"json", "", "print one JSON object instead of the summary"},
     },
@@ -70,6 +71,8 @@ int run_eval(const args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     eval::model_options mopt;
     mopt.dequantized = a.has("dequantized");
+    mopt.integer = a.has("integer");
+    if (mopt.dequantized && mopt.integer) throw error(errc::invalid_argument, "give --dequantized or --integer, not both");
     mopt.fake_quant = a.get("fake-quant");
     mopt.threads = opt.threads;
     eval::loaded_model loaded = eval::load_model(model_path, mopt);
