@@ -95,6 +95,9 @@ for name, path, ctx, windows, calib, token_files in models:
             qa = run_timed([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa["bpw_quantized"]))
+            # the same container through the integer-domain kernels (quantized activations; kernels/int_gemv.hpp)
+            variants.append((f"QAM-W + AWQ k={k}, integer kernels", "qamw+awq+int", out_awq, ["--integer"],
+                             qa["bpw_quantized"]))
             # error feedback under E[x x^T] (tools/common/feedback.hpp), 65,536 and all calibration tokens
             out_fb = f"{tmp}/{name}.k{k}.awq.fb.qamw.safetensors"
             qf = run_timed([args.qamw, "quantize", path, out_fb, "--bits-per-pair", k, "--act-stats", stats,
