@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 using namespace qamw;
 using namespace qamw::tools;
 
@@ -203,7 +205,8 @@ TEST_CASE("feedback: degenerate statistics and rows", "[feedback]") {
 
 TEST_CASE("second-moment file: round trip and clear errors", "[feedback]") {
     namespace fs = std::filesystem;
-    const std::string path = (fs::temp_directory_path() / "qamw_test_second_moment.safetensors").string();
+    const std::string path =
+        (fs::temp_directory_path() / ("qamw_test_second_moment_" + std::to_string(::getpid()) + ".safetensors")).string();
     eval::act_stats s;
     eval::channel_stats c;
     c.mean_abs = {1, 2, 3};

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #ifndef QAMW_SOURCE_DIR
 #define QAMW_SOURCE_DIR "."
 #endif
@@ -166,7 +168,9 @@ TEST_CASE("golden vectors: a decoder written from docs/FORMAT.md gives the store
 TEST_CASE("golden container: the writer reproduces the stored file byte for byte, and it reads back", "[golden]") {
     const auto cases = load_all();
     const fs::path stored = golden_dir / "container.qamw.safetensors";
-    const fs::path fresh = fs::temp_directory_path() / "qamw_test_golden_container.qamw.safetensors";
+    // per-process names: scripts/arm.sh runs two test processes side by side
+    const fs::path fresh =
+        fs::temp_directory_path() / ("qamw_test_golden_container_" + std::to_string(::getpid()) + ".qamw.safetensors");
     golden::write_container(fresh.string(), cases);
     const auto want = read_bytes(stored), got = read_bytes(fresh);
     fs::remove(fresh);
@@ -201,7 +205,8 @@ TEST_CASE("golden container: the writer reproduces the stored file byte for byte
 
 TEST_CASE("golden container: a changed payload byte or parameter fails its checksum, naming the tensor", "[golden][container]") {
     const auto bytes = read_bytes(golden_dir / "container.qamw.safetensors");
-    const fs::path copy = fs::temp_directory_path() / "qamw_test_golden_tampered.qamw.safetensors";
+    const fs::path copy =
+        fs::temp_directory_path() / ("qamw_test_golden_tampered_" + std::to_string(::getpid()) + ".qamw.safetensors");
     auto write = [&](const std::vector<std::uint8_t>& b) {
         std::ofstream(copy, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
     };
