@@ -8,6 +8,7 @@
 #include "common/output_guard.hpp"
 #include "common/pattern.hpp"
 #include "eval/act_stats_file.hpp"
+#include "temp_dir.hpp"
 
 #include <qamw/container.hpp>
 #include <qamw/io/safetensors.hpp>
@@ -38,26 +39,14 @@ using qamw::tools::json_out;
 
 namespace {
 
-struct scratch {
-    fs::path dir;
-    scratch() {
-        dir = fs::temp_directory_path() / ("qamw_cli_" + std::to_string(::getpid()) + "_" +
-                                           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-        fs::create_directories(dir);
-    }
-    ~scratch() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    std::string operator/(const std::string& f) const { return (dir / f).string(); }
-    /// Every entry of the directory whose name contains ".tmp-" (litter of temporary files or directories).
-    std::vector<std::string> litter() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(dir))
-            if (e.path().filename().string().find(".tmp-") != std::string::npos) out.push_back(e.path().string());
-        return out;
-    }
-};
+/// A test's directory; litter(s): the entries whose name contains ".tmp-" (temporary files or directories left behind).
+using scratch = qamw::test::temp_dir;
+std::vector<std::string> litter(const scratch& s) {
+    std::vector<std::string> out;
+    for (const auto& name : s.entries())
+        if (name.find(".tmp-") != std::string::npos) out.push_back(s / name);
+    return out;
+}
 
 struct result {
     int status;  ///< exit code, or 128 + signal
@@ -265,7 +254,7 @@ TEST_CASE("cli: the output guard refuses inputs, devices, FIFOs and directories 
     r = run("dequantize " + quote(m + "/q.qamw.safetensors") + " " + quote(m));
     CHECK(r.status == 1);
     CHECK_THAT(r.out, Catch::Contains("contains the input"));
-    CHECK(s.litter().empty());
+    CHECK(litter(s).empty());
 }
 
 TEST_CASE("cli: --json survives NaN (an all-zero weight) and the report never fails after the output", "[cli]") {
@@ -303,7 +292,7 @@ TEST_CASE("cli: dequantize is atomic, validates first and never mixes runs", "[c
     CHECK(r.status == 1);
     CHECK_THAT(r.out, Catch::Contains("tokenizer.json"));
     CHECK_FALSE(fs::exists(s / "out"));
-    CHECK(s.litter().empty());
+    CHECK(litter(s).empty());
     r = run("inspect " + quote(bad));
     CHECK(r.status == 1);
     CHECK_THAT(r.out, Catch::Contains("tokenizer.json"));
@@ -319,7 +308,7 @@ TEST_CASE("cli: dequantize is atomic, validates first and never mixes runs", "[c
     r = run("dequantize " + quote(q) + " " + quote(s / "out"));
     CHECK(r.status == 1);
     CHECK_THAT(r.out, Catch::Contains("already exists"));
-    CHECK(s.litter().empty());
+    CHECK(litter(s).empty());
 }
 
 TEST_CASE("cli: dequantize --dtype f16 refuses values beyond the f16 range unless --saturate", "[cli]") {
@@ -338,7 +327,7 @@ TEST_CASE("cli: dequantize --dtype f16 refuses values beyond the f16 range unles
     auto v = qamw::io::to_f32(ck.view(W));
     for (float x : v) REQUIRE(std::isfinite(x));
     REQUIRE(run("dequantize " + quote(q) + " " + quote(s / "f") + " --dtype f32").status == 0);
-    CHECK(s.litter().empty());
+    CHECK(litter(s).empty());
 }
 
 TEST_CASE("cli: container mismatches are refused by inspect and dequantize", "[cli]") {
@@ -464,7 +453,7 @@ TEST_CASE("cli: SIGINT, SIGTERM and SIGHUP leave no temporary files and end with
                                     std::chrono::milliseconds(delay_ms), sig);
             if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);
             else CHECK(WEXITSTATUS(st) == 0);  // finished before the signal (a fast machine)
-            CHECK(s.litter().empty());
+            CHECK(litter(s).empty());
             fs::remove(s / "out.st");
             st = run_and_signal({"dequantize", s / "h.st", s / "dq", "--threads", "1"},
                                 std::chrono::milliseconds(delay_ms), sig);
@@ -472,7 +461,7 @@ TEST_CASE("cli: SIGINT, SIGTERM and SIGHUP leave no temporary files and end with
                 CHECK(WTERMSIG(st) == sig);
                 CHECK_FALSE(fs::exists(s / "dq"));
             }
-            CHECK(s.litter().empty());
+            CHECK(litter(s).empty());
             fs::remove_all(s / "dq");
         }
     }

@@ -1,6 +1,7 @@
 // Container tests: checkpoint → container → load round trip on the vendored model, byte-identical re-quantization,
 // dequantize back to a plain checkpoint, and rejection (with the file and tensor named) of hostile containers.
 #include "common/quantize_model.hpp"
+#include "temp_dir.hpp"
 
 #include <qamw/container.hpp>
 #include <qamw/engine.hpp>
@@ -24,15 +25,7 @@ namespace {
 
 const std::string model_dir = std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K";
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() : path(fs::temp_directory_path() / ("qamw_container_" + std::to_string(::getpid()) + "_" +
-                                                   std::to_string(reinterpret_cast<std::uintptr_t>(this)))) {
-        fs::create_directories(path);
-    }
-    ~temp_dir() { fs::remove_all(path); }
-    std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+using qamw::test::temp_dir;
 
 std::vector<std::uint8_t> bytes_of(const std::string& p) { return tools::read_file(p); }
 

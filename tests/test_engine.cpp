@@ -5,6 +5,7 @@
 #include "common/metrics.hpp"
 #include "common/product.hpp"
 #include "common/quantize_model.hpp"
+#include "temp_dir.hpp"
 
 #include <qamw/codec.hpp>
 #include <qamw/container.hpp>
@@ -63,19 +64,12 @@ struct exact_codes {
 
 /// A temporary directory holding the vendored stories260K quantized at k bits per pair (s.qamw.safetensors).
 struct stories_container {
-    fs::path dir;
-    std::string path;
-    stories_container(const std::string& tag, int k)
-        : dir(fs::temp_directory_path() / ("qamw_engine_" + tag + "_" + std::to_string(::getpid()))),
-          path((dir / "s.qamw.safetensors").string()) {
-        fs::create_directories(dir);
+    test::temp_dir dir{"qamw_engine"};
+    std::string path = dir / "s.qamw.safetensors";
+    explicit stories_container(int k) {
         tools::quantize_options o;
         o.codec.bits = k;
         tools::quantize_checkpoint(io::checkpoint::open(std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K"), path, o);
-    }
-    ~stories_container() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
     }
 };
 
@@ -145,7 +139,7 @@ TEST_CASE("encode refuses rows whose decode would not be finite", "[engine][erro
 }
 
 TEST_CASE("container views point into the mapping: opening copies no payload", "[engine][container]") {
-    const stories_container s("views", 8);
+    const stories_container s(8);
     const container c = container::open(s.path);
     REQUIRE(!c.quantized_names().empty());
     for (const auto& name : c.quantized_names()) {
@@ -168,7 +162,7 @@ TEST_CASE("the library holds no threads: no <thread> or std::thread under includ
 
 #if defined(QAMW_ENGINE_EXAMPLE) && defined(QAMW_CAPI_PROGRAM)
 TEST_CASE("the engine example and the C program give qamw's own products bit for bit", "[engine][capi]") {
-    const stories_container s("programs", 11);
+    const stories_container s(11);
     const std::string& path = s.path;
 
     // qamw's own products (tools::matmul, the kernels select_kernels() picks) for the programs' activations.
@@ -191,7 +185,7 @@ TEST_CASE("the engine example and the C program give qamw's own products bit for
     std::memcpy(want.data(), ys.data(), 4 * ys.size());
     std::memcpy(want.data() + 4 * ys.size(), Ys.data(), 4 * Ys.size());
 
-    const std::string ex_out = (s.dir / "engine.bin").string(), c_out = (s.dir / "capi.bin").string();
+    const std::string ex_out = s.dir / "engine.bin", c_out = s.dir / "capi.bin";
     REQUIRE(std::system((std::string(QAMW_ENGINE_EXAMPLE) + " " + path + " 3 " + ex_out + " > /dev/null").c_str()) == 0);
     REQUIRE(std::system((std::string(QAMW_CAPI_PROGRAM) + " " + path + " " + c_out + " > /dev/null").c_str()) == 0);
     CHECK(file_bytes(ex_out) == want);

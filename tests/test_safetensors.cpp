@@ -5,10 +5,10 @@
 #include <qamw/io/safetensors.hpp>
 
 #include "shared_data.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -31,31 +31,7 @@ using namespace qamw::io;
 
 namespace {
 
-// A fresh directory, removed with its contents at the end of the test.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> counter{0};
-#ifdef _WIN32
-        long pid = 0;
-#else
-        long pid = static_cast<long>(::getpid());
-#endif
-        path = fs::temp_directory_path() / ("qamw_io_test_" + std::to_string(pid) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-    std::vector<std::string> entries() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        return out;
-    }
-};
+using qamw::test::temp_dir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream f(path, std::ios::binary);
