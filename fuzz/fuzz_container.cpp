@@ -70,11 +70,6 @@ void exercise(const qamw::container& c, const std::string& name) {
 
 }  // namespace
 
-// Builds every codebook before fuzzing starts (see fuzz_decode.cpp).
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    for (int k = qamw::min_bits; k <= qamw::max_bits; ++k) qamw::lm2d(k);
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string path = qamw_fuzz::write_scratch("fuzz.qamw.safetensors", data, size);

@@ -39,12 +39,6 @@ bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-// Builds every codebook and its search index before fuzzing starts: the first lm2d(12) takes seconds in an
-// instrumented build, which would otherwise count against the 10 s timeout of whichever input first uses k = 12.
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    for (int k = qamw::min_bits; k <= qamw::max_bits; ++k) qamw::lm2d(k);
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using qamw_fuzz::take_le;

@@ -25,20 +25,20 @@ double bound_ratio(int k) {
 
 TEST_CASE("shipped codebook tables match their checksums and are distinct points", "[codebook]") {
     for (int k = min_bits; k <= max_bits; ++k) {
-        const codebook& cb = lm2d(k);  // the constructor verifies the FNV-1a checksum
+        const codebook cb(k);  // the constructor verifies the FNV-1a checksum
         REQUIRE(cb.size() == (std::size_t{1} << k));
         std::vector<float> xy;
         for (std::size_t i = 0; i < cb.size(); ++i) xy.push_back(cb.xs()[i]), xy.push_back(cb.ys()[i]);
         REQUIRE(detail::fnv1a64(xy.data(), xy.size() * 4) == cb.checksum());
         for (std::size_t i = 0; i < cb.size(); ++i) REQUIRE(cb.nearest(cb.xs()[i], cb.ys()[i]) == i);
     }
-    REQUIRE_THROWS_WITH(lm2d(3), Catch::Contains("outside [4, 12]"));
-    REQUIRE_THROWS_WITH(lm2d(13), Catch::Contains("outside [4, 12]"));
+    REQUIRE_THROWS_WITH(codebook(3), Catch::Contains("outside [4, 12]"));
+    REQUIRE_THROWS_WITH(codebook(13), Catch::Contains("outside [4, 12]"));
 }
 
 TEST_CASE("codebook MSE per coordinate / 2^-k meets the bar on 10^7 N(0, I2) samples", "[codebook][quality]") {
     for (int k = min_bits; k <= max_bits; ++k) {
-        double ratio = tools::codebook_mse(lm2d(k), 10'000'000, 0x5eed + k) / std::ldexp(1.0, -k);
+        double ratio = tools::codebook_mse(codebook(k), 10'000'000, 0x5eed + k) / std::ldexp(1.0, -k);
         WARN("k=" << k << " MSE/2^-k = " << ratio);
         CHECK(ratio <= bound_ratio(k));
         CHECK(ratio >= 1.0);  // the distortion-rate bound cannot be beaten
@@ -47,7 +47,7 @@ TEST_CASE("codebook MSE per coordinate / 2^-k meets the bar on 10^7 N(0, I2) sam
 
 TEST_CASE("fast nearest-point search equals brute force, ties to the lower index", "[codebook][search]") {
     for (int k = min_bits; k <= max_bits; ++k) {
-        const codebook& cb = lm2d(k);
+        const codebook cb(k);
         const std::size_t n = 1'000'000, chunks = 8;
         std::atomic<std::size_t> mismatches{0};
         parallel_for(chunks, 0, [&](std::size_t c0, std::size_t c1) {

@@ -44,7 +44,7 @@ TEST_CASE("encode→decode of Gaussian rows: relative MSE equals the codebook MS
         p.bits = k;
         auto q = encode(w.data(), rows, cols, p);
         double rel = tools::relative_mse(w, decode(q));
-        double expect = tools::codebook_mse(lm2d(k), 2'000'000, 99);
+        double expect = tools::codebook_mse(codebook(k), 2'000'000, 99);
         INFO("k=" << k << " relative MSE " << rel << " codebook MSE " << expect);
         CHECK(rel == Approx(expect).epsilon(0.02));
         CHECK(q.bits_per_weight() == Approx(k / 2.0 + 16.0 / cols + 16.0 / (rows * cols) * 2).epsilon(1e-3));
@@ -103,6 +103,16 @@ TEST_CASE("f16 and bf16 inputs encode like their f32 values", "[codec]") {
     params p;
     REQUIRE(encode(h.data(), dtype::f16, rows, cols, p).codes == encode(hf.data(), rows, cols, p).codes);
     REQUIRE(encode(b.data(), dtype::bf16, rows, cols, p).codes == encode(bf.data(), rows, cols, p).codes);
+}
+
+TEST_CASE("encode with a caller-built codebook equals the convenience overload; a wrong k is refused", "[codec]") {
+    const std::int64_t rows = 8, cols = 256;
+    auto w = tools::gaussian_vector(11, rows * cols);
+    params p;
+    p.bits = 9;
+    const codebook cb(9), other(8);
+    REQUIRE(encode(cb, w.data(), rows, cols, p).codes == encode(w.data(), rows, cols, p).codes);
+    REQUIRE_THROWS_WITH(encode(other, w.data(), rows, cols, p), Catch::Contains("lm2d-k8 given for k = 9"));
 }
 
 TEST_CASE("zero rows decode to exact zeros; small and odd shapes work", "[codec][shapes]") {

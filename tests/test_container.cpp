@@ -100,7 +100,7 @@ TEST_CASE("container round trip on the vendored model; quantizing twice gives id
 
 TEST_CASE("container rejects hostile metadata and payloads, naming file and tensor", "[container][errors]") {
     temp_dir dir;
-    const std::string sum8 = detail::hex64(lm2d(8).checksum());
+    const std::string sum8 = detail::hex64(lm2d_checksum(8));
     const std::string p = dir / "x.qamw.safetensors";
     // 4 × 40: padded 64, 32 pairs × 8 bits = 32 bytes per row
     write_container(p, meta_json(8, 4, 40, 64, 64, sum8), 4, 32);

@@ -62,7 +62,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 std::vector<float> spec_decode(const quantized_tensor& q) {
     const std::int64_t n_pad = q.layout.padded, B = q.layout.block, cols = q.cols();
     const int k = q.bits;
-    const float* table = lm2d(k).xy();  // x0 y0 x1 y1 … as in lm2d_kKK.hpp
+    const float* table = lm2d_table(k);  // x0 y0 x1 y1 … as in lm2d_kKK.hpp
     const std::size_t row_bytes = (static_cast<std::size_t>(n_pad / 2) * static_cast<std::size_t>(k) + 7) / 8;
     std::vector<float> out(static_cast<std::size_t>(q.rows * cols)), t(static_cast<std::size_t>(n_pad));
     for (std::int64_t i = 0; i < q.rows; ++i) {

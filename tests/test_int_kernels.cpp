@@ -57,19 +57,19 @@ double stated_bound(const std::uint8_t* c, std::size_t pairs, int k, const float
 TEST_CASE("int codebook and activation formats", "[kernels][int]") {
     for (int k = min_bits; k <= max_bits; ++k) {
         auto cb = std::make_unique<int_codebook>();
-        make_int_codebook(lm2d(k).xy(), k, *cb);
+        make_int_codebook(lm2d_table(k), k, *cb);
         const std::size_t n = std::size_t{1} << k;
         int max16 = 0;
         for (std::size_t i = 0; i < 2 * n; ++i) {
             max16 = std::max(max16, std::abs(int(cb->xy16[i])));
-            REQUIRE(std::fabs(cb->s16 * cb->xy16[i] - lm2d(k).xy()[i]) <= cb->s16 / 2 * 1.0001);
+            REQUIRE(std::fabs(cb->s16 * cb->xy16[i] - lm2d_table(k)[i]) <= cb->s16 / 2 * 1.0001);
         }
         REQUIRE(max16 == 8191);
         if (k <= 8)
             for (std::size_t i = 0; i < 256; ++i) {
                 const std::size_t j = i % n;
-                REQUIRE(std::fabs(cb->s8 * (cb->ux8[i] - 128) - lm2d(k).xy()[2 * j]) <= cb->s8 / 2 * 1.0001);
-                REQUIRE(std::fabs(cb->s8 * (cb->uy8[i] - 128) - lm2d(k).xy()[2 * j + 1]) <= cb->s8 / 2 * 1.0001);
+                REQUIRE(std::fabs(cb->s8 * (cb->ux8[i] - 128) - lm2d_table(k)[2 * j]) <= cb->s8 / 2 * 1.0001);
+                REQUIRE(std::fabs(cb->s8 * (cb->uy8[i] - 128) - lm2d_table(k)[2 * j + 1]) <= cb->s8 / 2 * 1.0001);
             }
     }
     tools::rng r(5);
@@ -107,7 +107,7 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
         REQUIRE(t.dot_rows_q16 != nullptr);
         for (int k = min_bits; k <= max_bits; ++k) {
             INFO("k " << k);
-            const float* table2 = lm2d(k).xy();
+            const float* table2 = lm2d_table(k);
             auto cb = std::make_unique<int_codebook>();
             make_int_codebook(table2, k, *cb);
             for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2048}) {
@@ -181,7 +181,7 @@ TEST_CASE("integer GEMV and GEMM driver against the f32 fused GEMV, every ISA", 
             std::vector<float> norms(static_cast<std::size_t>(rows));
             for (int i = 0; i < rows; ++i) norms[i] = q.norms.value(std::size_t(i));
             auto cb = std::make_unique<int_codebook>();
-            make_int_codebook(lm2d(k).xy(), k, *cb);
+            make_int_codebook(lm2d_table(k), k, *cb);
             const std::size_t m = 3;
             auto x = tools::gaussian_vector(4, m * std::size_t(cols));
             for (isa id : available_isas()) {

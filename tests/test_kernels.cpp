@@ -24,7 +24,7 @@ TEST_CASE("lookup_row and dot_row: every ISA against the reference, every k", "[
         const kernel_table& k = *kernels_for(id);
         INFO("isa " << isa_name(id));
         for (int bits = min_bits; bits <= max_bits; ++bits) {
-            const codebook& cb = lm2d(bits);
+            const codebook cb(bits);
             for (std::size_t pairs : {8, 16, 24, 48, 80, 2048}) {
                 for (std::size_t off : {0, 1, 3}) {  // unaligned code and activation pointers
                     std::vector<std::uint8_t> codes(off + packed_bytes(pairs, bits) + kernels::overread);

@@ -144,14 +144,32 @@ quantized_tensor encode_pairs(const Q& q, const void* w, dtype type, std::int64_
     return out;
 }
 
-/// QAM-W: encode_pairs with the shipped Lloyd-Max codebook of p.bits bits per pair.
+/// QAM-W: encode_pairs with the shipped Lloyd-Max codebook `cb`, whose bits must be p.bits (errc::invalid_argument).
 template <class Exec = serial, class K = native_kernels>
-quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std::int64_t cols, const params& p,
-                        const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
-    return encode_pairs(lm2d(p.bits), w, type, rows, cols, p.block, p.seed, col_scales, exec, k);
+quantized_tensor encode(const codebook& cb, const void* w, dtype type, std::int64_t rows, std::int64_t cols,
+                        const params& p, const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
+    if (cb.bits() != p.bits)
+        throw error(errc::invalid_argument, "encode: codebook " + cb.id() + " given for k = " + std::to_string(p.bits));
+    return encode_pairs(cb, w, type, rows, cols, p.block, p.seed, col_scales, exec, k);
 }
 
 /// Typed convenience overload for float input.
+template <class Exec = serial, class K = native_kernels>
+quantized_tensor encode(const codebook& cb, const float* w, std::int64_t rows, std::int64_t cols, const params& p,
+                        const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
+    return encode(cb, static_cast<const void*>(w), dtype::f32, rows, cols, p, col_scales, exec, k);
+}
+
+/// The same, building the codebook of p.bits for this call (25 ms at k = 11, codebooks/lm2d.hpp). To encode many
+/// tensors, build one qamw::codebook per k and use the overloads above.
+template <class Exec = serial, class K = native_kernels>
+quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std::int64_t cols, const params& p,
+                        const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
+    const codebook cb(p.bits);
+    return encode(cb, w, type, rows, cols, p, col_scales, exec, k);
+}
+
+/// Typed convenience overload for float input, building the codebook for this call.
 template <class Exec = serial, class K = native_kernels>
 quantized_tensor encode(const float* w, std::int64_t rows, std::int64_t cols, const params& p,
                         const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {

@@ -23,6 +23,7 @@
 #include "baselines/polar.hpp"
 #include "baselines/rtn.hpp"
 #include "baselines/scalar.hpp"
+#include "common/codebooks.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
 #include <qamw/pipeline.hpp>
@@ -148,7 +149,7 @@ inline result reconstruct(const codec_spec& c, const float* w, std::int64_t rows
         params p;
         p.bits = c.bits;
         p.block = c.block;
-        quantized_tensor q = encode(w, rows, cols, p, col_scales, on_threads{threads});
+        quantized_tensor q = encode(tools::codebook_for(c.bits), w, rows, cols, p, col_scales, on_threads{threads});
         r.w_hat = decode(q, on_threads{threads});
         r.bits = 8.0 * double(q.stored_bytes());
         return r;

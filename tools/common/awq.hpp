@@ -20,6 +20,7 @@
 
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
+#include "common/codebooks.hpp"
 #include "common/parallel.hpp"
 
 #include <algorithm>
@@ -109,7 +110,7 @@ inline awq_result awq_search(const std::vector<const float*>& weights, const std
     auto group_error = [&](const float* s) {
         double e = 0;
         for (std::size_t m = 0; m < weights.size(); ++m) {
-            quantized_tensor q = encode(weights[m], rows[m], cols, p, s, on_threads{threads});
+            quantized_tensor q = encode(codebook_for(p.bits), weights[m], rows[m], cols, p, s, on_threads{threads});
             e += awq_matrix_error(q, weights[m], mean_sq, threads);
         }
         return e;

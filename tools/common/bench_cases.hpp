@@ -5,6 +5,7 @@
 
 #include "common/random.hpp"
 
+#include "common/codebooks.hpp"
 #include "common/parallel.hpp"
 #include "common/product.hpp"
 
@@ -40,12 +41,12 @@ struct bench_matrix {
         params p;
         p.bits = k;
         kernels = &kt;
-        q = encode(w.data(), r, c, p, nullptr, on_threads{threads}, kt);
+        q = encode(codebook_for(k), w.data(), r, c, p, nullptr, on_threads{threads}, kt);
         mm = std::make_unique<matmul>(q.view(), kt);
         bf16.resize(w.size());
         for (std::size_t i = 0; i < w.size(); ++i) bf16[i] = detail::f32_to_bf16(w[i]);
         icb = std::make_unique<int_codebook>();
-        make_int_codebook(lm2d(k).xy(), k, *icb);
+        make_int_codebook(lm2d_table(k), k, *icb);
         norms.resize(static_cast<std::size_t>(r));
         for (std::size_t i = 0; i < norms.size(); ++i) norms[i] = q.norms.value(i);
     }

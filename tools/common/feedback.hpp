@@ -41,6 +41,7 @@
 
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
+#include "common/codebooks.hpp"
 #include "common/parallel.hpp"
 
 #include <Eigen/Cholesky>
@@ -124,9 +125,9 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     if (opt.block < 2 || opt.block % 2 || opt.chunk_rows < 1 || !(opt.damping >= 0) || !std::isfinite(opt.damping))
         throw error(errc::invalid_argument, "encode_feedback: block must be even, chunk_rows >= 1, damping >= 0");
     // The plain encoding gives the stored norms r̂, the scales as stored, the layout, and the nearest-rounding codes.
-    quantized_tensor q = encode(w, rows, cols, p, col_scales, on_threads{opt.threads});
+    const codebook& cb = codebook_for(p.bits);
+    quantized_tensor q = encode(cb, w, rows, cols, p, col_scales, on_threads{opt.threads});
     const quantized_tensor plain_codes_holder = opt.measure_nearest ? q : quantized_tensor{};
-    const codebook& cb = lm2d(p.bits);
     const std::vector<float> s = col_scale_values(q.col_scales);
     const std::size_t n = std::size_t(cols), np = std::size_t(q.layout.padded), m = np / 2, rb = q.row_bytes();
     const std::size_t B = std::size_t(q.layout.block);

@@ -26,6 +26,7 @@
 // container_writer under the names "kKK.scaled" / "kKK.plain" — the exact bytes of a complete container file.
 #pragma once
 
+#include "common/codebooks.hpp"
 #include "common/parallel.hpp"
 
 #include <qamw/container.hpp>
@@ -118,10 +119,11 @@ inline quantized_tensor encode_case(const spec& c, const input& in, int threads,
     p.block = c.block;
     p.seed = c.sign_seed;
     const float* s = in.s.empty() ? nullptr : in.s.data();
-    if (c.type == 0) return encode(in.w.data(), c.rows, c.cols, p, s, on_threads{threads}, k);
+    const codebook& cb = codebook_for(c.bits);
+    if (c.type == 0) return encode(cb, in.w.data(), c.rows, c.cols, p, s, on_threads{threads}, k);
     std::vector<std::uint16_t> h;
     for (float v : in.w) h.push_back(c.type == 1 ? detail::f32_to_bf16(v) : detail::f32_to_f16(v));
-    return encode(h.data(), c.type == 1 ? dtype::bf16 : dtype::f16, c.rows, c.cols, p, s, on_threads{threads}, k);
+    return encode(cb, h.data(), c.type == 1 ? dtype::bf16 : dtype::f16, c.rows, c.cols, p, s, on_threads{threads}, k);
 }
 
 /// A stored case: its spec, the FNV-1a of its input, its encoding and its decoding.

@@ -119,7 +119,7 @@ inline quantize_report quantize_checkpoint(
                                         M.data(), fo, &r.proxy);
                     r.feedback = true;
                 } else {
-                    q = encode(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
+                    q = encode(codebook_for(opt.codec.bits), wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
                 }
             } catch (const error& e) {
                 throw error(e.code(), "tensor '" + names[i] + "': " + e.what());

@@ -1,5 +1,6 @@
 // tools/qamw/cmd_codebook.cpp — `qamw codebook`: the quality of a shipped codebook, measured by Monte Carlo.
 #include "commands.hpp"
+#include "common/codebooks.hpp"
 #include "common/metrics.hpp"
 
 #include <qamw/codec.hpp>
@@ -30,7 +31,7 @@ int run_codebook(const args& a) {
     tools::json_out out = tools::json_out::array();
     if (!a.has("json")) std::printf("%3s %6s %6s %12s %10s %18s %11s\n", "k", "points", "bpw", "MSE/coord", "MSE/2^-k", "checksum", "candidates");
     for (int k = k0; k <= k1; ++k) {
-        const codebook& cb = lm2d(k);
+        const codebook& cb = tools::codebook_for(k);
         double mse = tools::codebook_mse(cb, static_cast<std::size_t>(samples), 0x5eed + k), ratio = mse / std::ldexp(1.0, -k);
         char checksum[32];
         std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(cb.checksum()));

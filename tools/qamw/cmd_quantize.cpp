@@ -69,7 +69,7 @@ int run_quantize(const args& a) {
     opt.select.include = a.get("include");
     opt.select.exclude = a.get("exclude");
     opt.select.validate();
-    lm2d(opt.codec.bits);
+    lm2d_table(opt.codec.bits);
     make_block_layout(32, opt.codec.block);  // validate k and B before reading anything
 
     if (a.has("act-stats") && a.has("imatrix")) throw error(errc::invalid_argument, "give --act-stats or --imatrix, not both");
