@@ -538,6 +538,36 @@ TEST_CASE("safetensors: mapped_file and atomic_file", "[safetensors]") {
             REQUIRE_THAT(e.what(), Catch::Contains(dir / "missing/out.bin"));
         }
     }
+    SECTION("atomic_file reports its temporary file to the hooks it was given, and only those") {
+        static std::vector<std::string> created, finished;
+        created.clear(), finished.clear();
+        temp_file_hooks h;
+        h.created = [](const std::string& t) { created.push_back(t); };
+        h.finished = [](const std::string& t) noexcept { finished.push_back(t); };
+        const std::string path = dir / "hooked.bin";
+        std::string temp;
+        {
+            atomic_file f(path, h);
+            temp = f.temp_path();
+            REQUIRE(created == std::vector<std::string>{temp});
+            REQUIRE(finished.empty());
+            atomic_file plain(dir / "plain.bin");  // no hooks: nothing reported
+            f.write("x", 1);
+            f.commit();
+            REQUIRE(finished == std::vector<std::string>{temp});
+        }
+        REQUIRE(created.size() == 1);
+        REQUIRE(finished.size() == 1);
+        {
+            atomic_file f(path, h);  // destroyed uncommitted: finished once the temporary file is removed
+            temp = f.temp_path();
+        }
+        REQUIRE(finished.back() == temp);
+        REQUIRE_FALSE(fs::exists(temp));
+        h.created = [](const std::string&) { throw qamw::error(qamw::errc::io, "registry full"); };
+        REQUIRE_THROWS_WITH(atomic_file(path, h), Catch::Contains("registry full"));
+        REQUIRE(dir.entries() == std::vector<std::string>{"hooked.bin"});
+    }
 #ifndef _WIN32
     SECTION("atomic_file: a write beyond the file size limit (as on a full disk) throws and leaves nothing") {
         const std::string path = dir / "big.bin";

@@ -75,7 +75,8 @@ inline std::uint64_t payload_checksum(const quantized_view& v) {
 /// declaration order, then commit(). Nothing appears at the path before commit() (io::atomic_file).
 class container_writer {
 public:
-    explicit container_writer(std::string path) : w_(std::move(path)) {
+    /// hooks: observers of the temporary file (io/atomic_file.hpp).
+    explicit container_writer(std::string path, io::temp_file_hooks hooks = {}) : w_(std::move(path), hooks) {
         w_.set_metadata("format", "qamw");
         w_.set_metadata("format_version", std::to_string(format_version));
     }

@@ -7,6 +7,7 @@
 #include "common/imatrix.hpp"
 #include "common/metrics.hpp"
 #include "common/selection.hpp"
+#include "common/temp_registry.hpp"
 #include "eval/act_stats_file.hpp"
 
 #include <qamw/container.hpp>
@@ -78,7 +79,7 @@ inline quantize_report quantize_checkpoint(
     const std::function<void(std::size_t, std::size_t, std::size_t, const std::string&)>& progress = {}) {
     auto t_start = std::chrono::steady_clock::now();
     quantize_report rep;
-    container_writer w(out);
+    container_writer w(out, temp_registry::file_hooks());
     const std::vector<std::string> names = ck.names();
     std::vector<bool> quantize(names.size());
     for (std::size_t i = 0; i < names.size(); ++i) {

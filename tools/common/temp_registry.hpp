@@ -6,8 +6,8 @@
 // unlinks the files inside (one level, Linux getdents64) and rmdir()s them, then restores the default action and
 // re-raises the signal, so the exit status still says which signal ended the process (128 + N in a shell).
 // Only async-signal-safe calls run in the handler (open, syscall(getdents64), unlinkat, rmdir, close, sigaction,
-// raise). io::atomic_file reports its temporary files through io::temp_file_hooks, which install() points here;
-// the library itself installs no handler.
+// raise). The tools hand file_hooks() to every writer they create (io::atomic_file reports its temporary files
+// through them); the library itself installs no handler and has no process-wide hooks.
 //
 // Limits: 64 live paths of at most 4095 bytes (a longer path or a full table is an error at registration, before the
 // file is written); a signal that arrives between the creation of a temporary file and its registration (a few
@@ -130,12 +130,16 @@ inline int live() noexcept {
     return n;
 }
 
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP and routes io::atomic_file's temporary files here.
-inline void install() {
+/// Hooks that register an io::atomic_file's temporary file here for as long as it exists: pass them to every writer.
+inline io::temp_file_hooks file_hooks() {
     io::temp_file_hooks h;
     h.created = [](const std::string& p) { register_path(p, kind::file); };
     h.finished = [](const std::string& p) noexcept { unregister_path(p); };
-    io::set_temp_file_hooks(h);
+    return h;
+}
+
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP (registered paths are removed when one ends the process).
+inline void install() {
     struct sigaction sa {};
     sa.sa_handler = detail::on_signal;
     sigemptyset(&sa.sa_mask);

@@ -22,6 +22,8 @@
 // and that nothing else is in the file; errors name the file and the tensor.
 #pragma once
 
+#include "common/temp_registry.hpp"
+
 #include <qamw/error.hpp>
 #include <qamw/io/safetensors.hpp>
 
@@ -63,7 +65,7 @@ inline constexpr const char* act_stats_format = "qamw-act-stats";
 
 /// Writes `s` atomically in the layout of the file comment.
 inline void write_act_stats(const std::string& path, const act_stats& s) {
-    io::safetensors_writer w(path);
+    io::safetensors_writer w(path, tools::temp_registry::file_hooks());
     w.set_metadata("format", act_stats_format);
     w.set_metadata("version", "1");
     w.set_metadata("n_ctx", std::to_string(s.n_ctx));

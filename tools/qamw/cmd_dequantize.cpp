@@ -97,7 +97,7 @@ int run_dequantize(const args& a) {
                                   (ec ? ec.message() : std::string("it already exists")));
     tmp.registered.emplace(tmp.path.string(), tools::temp_registry::kind::directory);
 
-    io::safetensors_writer w((tmp.path / "model.safetensors").string());
+    io::safetensors_writer w((tmp.path / "model.safetensors").string(), tools::temp_registry::file_hooks());
     for (const auto& name : order) {
         if (c.is_quantized(name))
             w.add(name, dtype_of(name), {c.meta(name).at("rows").as_int(), c.meta(name).at("cols").as_int()});

@@ -7,9 +7,10 @@
 // removes the temporary file. Existing readers that mapped the old PATH keep seeing the old bytes.
 //
 // Temporary-file hooks: a program that wants to remove live temporary files when a signal ends it (the library installs
-// no signal handler and keeps no list) sets io::set_temp_file_hooks() once at start-up: `created(temp)` is called right
-// after a temporary file is created (if it throws, the file is removed and the error propagates from the constructor),
-// `finished(temp)` once the temporary name is gone (renamed onto PATH or removed). Both are empty by default.
+// no signal handler, keeps no list and has no process-wide setting) passes io::temp_file_hooks to the atomic_file (or to
+// the writer that owns one): `created(temp)` is called right after the temporary file is created (if it throws, the file
+// is removed and the error propagates from the constructor), `finished(temp)` once the temporary name is gone (renamed
+// onto PATH or removed). Both are empty by default.
 //
 // Every failure of the operating system (missing directory, permission, disk full, short write, failed rename) throws
 // qamw::error(errc::io) naming PATH and carrying the system's reason; after a failed write() the object is poisoned:
@@ -47,23 +48,14 @@ struct temp_file_hooks {
     void (*finished)(const std::string& temp_path) noexcept = nullptr;
 };
 
-namespace detail {
-inline temp_file_hooks& temp_hooks() {
-    static temp_file_hooks h;
-    return h;
-}
-}  // namespace detail
-
-/// Sets the hooks for every atomic_file created afterwards; returns the previous ones. Not thread-safe: call it before
-/// any other thread creates files.
-inline temp_file_hooks set_temp_file_hooks(temp_file_hooks h) { return std::exchange(detail::temp_hooks(), h); }
-
 class atomic_file {
 public:
     static constexpr std::size_t buffer_size = std::size_t{1} << 20;  ///< stdio buffer; large writes bypass it
 
-    /// Creates the temporary file next to `path`. Throws errc::io (e.g. the directory does not exist).
-    explicit atomic_file(std::string path) : path_(std::move(path)), buffer_(new char[buffer_size]) {
+    /// Creates the temporary file next to `path` and reports it to `hooks`. Throws errc::io (e.g. the directory does
+    /// not exist).
+    explicit atomic_file(std::string path, temp_file_hooks hooks = {})
+        : path_(std::move(path)), buffer_(new char[buffer_size]) {
         for (int attempt = 0;; ++attempt) {
             temp_ = path_ + ".tmp-" + std::to_string(process_id()) + "-" + random_suffix();
             // "x": exclusive creation (C11), so a stale or foreign file of the same name is never clobbered.
@@ -73,7 +65,7 @@ public:
             if (e != EEXIST || attempt == 8)
                 throw error(errc::io, "cannot create '" + temp_ + "' for '" + path_ + "': " + std::strerror(e));
         }
-        hooks_ = detail::temp_hooks();
+        hooks_ = hooks;
         if (hooks_.created) {
             try {
                 hooks_.created(temp_);

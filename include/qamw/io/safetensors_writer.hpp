@@ -28,7 +28,8 @@ namespace qamw::io {
 /// tensors missing) throws errc::invalid_argument naming the path; file-system failures throw errc::io.
 class safetensors_writer {
 public:
-    explicit safetensors_writer(std::string path) : path_(std::move(path)) {}
+    /// hooks: observers of the temporary file (io/atomic_file.hpp), e.g. a program's signal-time cleanup.
+    explicit safetensors_writer(std::string path, temp_file_hooks hooks = {}) : path_(std::move(path)), hooks_(hooks) {}
 
     /// Declares the next tensor. Names must be non-empty valid UTF-8, unique, and not "__metadata__".
     void add(std::string name, dtype t, std::vector<int64_t> shape) {
@@ -89,7 +90,7 @@ public:
         if (text.size() > detail::max_header_size) fail("header larger than 100 MiB");
         uint8_t len[8];
         for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-        atomic_file f(path_);
+        atomic_file f(path_, hooks_);
         f.write(len, 8);
         f.write(text);
         file_.emplace(std::move(f));
@@ -134,6 +135,7 @@ private:
     std::unordered_set<std::string> names_;
     std::vector<std::pair<std::string, std::string>> metadata_;
     std::unordered_map<std::string, std::size_t> metadata_index_;  // key → position in metadata_ (O(1) set_metadata)
+    temp_file_hooks hooks_;
     std::optional<atomic_file> file_;
     uint64_t offset_ = 0;
     std::size_t next_ = 0;
