@@ -21,13 +21,12 @@
 // tensor when column scales are applied. For g = 32: b + 0.5 bits per weight; for g = 128: b + 0.125.
 #pragma once
 
+#include "baselines/row_pipeline.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/detail/half.hpp>
 #include <qamw/error.hpp>
-#include "common/parallel.hpp"
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/packer.hpp>
-#include <qamw/stages/scaler.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -91,28 +90,16 @@ inline double rtn_reconstruct(const float* w, std::int64_t rows, std::int64_t co
         throw error(errc::invalid_argument, "rtn: bits per weight b = " + std::to_string(rp.bits) + " outside [2, 8]");
     if (rp.group < 1) throw error(errc::invalid_argument, "rtn: group size must be ≥ 1");
     qamw::detail::check_finite(w, rows, cols);
-    const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))
-                                            : std::vector<float>{};
     const block_layout l = make_block_layout(cols, params{}.block);
-    const std::size_t n = static_cast<std::size_t>(cols), len = static_cast<std::size_t>(rtn_row_length(cols, rp));
-    const std::size_t g = static_cast<std::size_t>(rp.group), B = static_cast<std::size_t>(l.block);
+    const row_pipeline pipe(w, rows, cols, col_scales, rtn_row_length(cols, rp));
+    const std::size_t len = pipe.length(), g = static_cast<std::size_t>(rp.group), B = static_cast<std::size_t>(l.block);
     const std::vector<float> signs = rp.rotate ? hadamard_signs(params{}.seed, l.padded) : std::vector<float>{};
     const float gain = float(1 / std::sqrt(double(B)));
-    parallel_for(static_cast<std::size_t>(rows), threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<float> row(len);
-        for (std::size_t i = r0; i < r1; ++i) {
-            std::copy(w + i * n, w + (i + 1) * n, row.begin());
-            if (!s.empty()) scale_columns(row.data(), s.data(), n);
-            std::fill(row.begin() + static_cast<std::ptrdiff_t>(n), row.end(), 0.0f);
-            if (rp.rotate) qamw::ref::fwht_forward(row.data(), signs.data(), len, B, gain);
-            for (std::size_t j = 0; j < len; j += g)
-                ref::rtn_group(row.data() + j, std::min(g, len - j), rp.bits, rp.mode);
-            if (rp.rotate) qamw::ref::fwht_inverse(row.data(), signs.data(), len, B, gain);
-            float* dst = out + i * n;
-            std::copy(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(n), dst);
-            if (!s.empty()) unscale_columns(dst, s.data(), n);
-        }
-    });
+    pipe.reconstruct([&](std::size_t, float* row) {
+        if (rp.rotate) qamw::ref::fwht_forward(row, signs.data(), len, B, gain);
+        for (std::size_t j = 0; j < len; j += g) ref::rtn_group(row + j, std::min(g, len - j), rp.bits, rp.mode);
+        if (rp.rotate) qamw::ref::fwht_inverse(row, signs.data(), len, B, gain);
+    }, threads, out);
     return rtn_codec_bits(rows, cols, rp, col_scales != nullptr);
 }
 

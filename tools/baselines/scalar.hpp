@@ -11,6 +11,7 @@
 // column scales are applied. For cols a multiple of 128 that is b + 0.125 bits per weight, PolarQuant's rate.
 #pragma once
 
+#include "baselines/row_pipeline.hpp"
 #include "baselines/scalar_lloyd.hpp"
 #include <qamw/codec.hpp>
 #include <qamw/error.hpp>
@@ -18,7 +19,6 @@
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/normalizer.hpp>
 #include <qamw/stages/packer.hpp>
-#include <qamw/stages/scaler.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -50,45 +50,31 @@ inline double scalar_reconstruct(const float* w, std::int64_t rows, std::int64_t
     qamw::detail::check_finite(w, rows, cols);
     const scalar_lloyd q(b);
     const block_layout l = make_block_layout(cols, scalar_norm_block);
-    const std::vector<float> s = col_scales ? col_scale_values(store_col_scales(col_scales, std::size_t(cols)))
-                                            : std::vector<float>{};
-    const std::size_t n = static_cast<std::size_t>(cols), np = static_cast<std::size_t>(l.padded);
-    const std::size_t B = static_cast<std::size_t>(l.block), nb = np / B;
-    auto load_row = [&](std::size_t i, float* row) {
-        std::copy(w + i * n, w + (i + 1) * n, row);
-        if (!s.empty()) scale_columns(row, s.data(), n);
-        std::fill(row + n, row + np, 0.0f);
-    };
-    std::vector<double> norms(static_cast<std::size_t>(rows) * nb);
-    parallel_for(static_cast<std::size_t>(rows), threads, [&](std::size_t r0, std::size_t r1) {
+    const row_pipeline rp(w, rows, cols, col_scales, l.padded);
+    const std::size_t np = static_cast<std::size_t>(l.padded), B = static_cast<std::size_t>(l.block), nb = np / B;
+    std::vector<double> norms(rp.rows() * nb);
+    parallel_for(rp.rows(), threads, [&](std::size_t r0, std::size_t r1) {
         std::vector<float> row(np);
         for (std::size_t i = r0; i < r1; ++i) {
-            load_row(i, row.data());
+            rp.load(i, row.data());
             for (std::size_t k = 0; k < nb; ++k) norms[i * nb + k] = row_norm(row.data() + k * B, B);
         }
     });
     const stored_norms sn = store_norms(norms);
     const std::vector<float> signs = hadamard_signs(params{}.seed, l.padded);
-    parallel_for(static_cast<std::size_t>(rows), threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<float> row(np);
-        for (std::size_t i = r0; i < r1; ++i) {
-            load_row(i, row.data());
-            for (std::size_t k = 0; k < nb; ++k) {
-                float* v = row.data() + k * B;
-                const float nu = sn.value(i * nb + k);
-                if (nu == 0) {
-                    std::fill(v, v + B, 0.0f);
-                    continue;
-                }
-                qamw::ref::fwht_forward(v, signs.data() + k * B, B, B, 1.0f / nu);
-                for (std::size_t j = 0; j < B; ++j) v[j] = q.decode(q.encode(v[j]));
-                qamw::ref::fwht_inverse(v, signs.data() + k * B, B, B, nu / float(B));
+    rp.reconstruct([&](std::size_t i, float* row) {
+        for (std::size_t k = 0; k < nb; ++k) {
+            float* v = row + k * B;
+            const float nu = sn.value(i * nb + k);
+            if (nu == 0) {
+                std::fill(v, v + B, 0.0f);
+                continue;
             }
-            float* dst = out + i * n;
-            std::copy(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(n), dst);
-            if (!s.empty()) unscale_columns(dst, s.data(), n);
+            qamw::ref::fwht_forward(v, signs.data() + k * B, B, B, 1.0f / nu);
+            for (std::size_t j = 0; j < B; ++j) v[j] = q.decode(q.encode(v[j]));
+            qamw::ref::fwht_inverse(v, signs.data() + k * B, B, B, nu / float(B));
         }
-    });
+    }, threads, out);
     return scalar_codec_bits(rows, cols, b, col_scales != nullptr);
 }
 
