@@ -5,7 +5,7 @@ run (round 1: every llama.cpp kernel, then `qamw bench`; round 2: the same; ...)
 Per round and thread count T:
   * llama.cpp `test-quantize-perf --op vec_dot_q --size 45088768 --type TYPE` (T = 1 only; 45088768 = 11008·4096):
     one vec_dot over the whole length, weights and an already quantized activation (Q8_K, or Q8_0 for Q8_0) both
-    streamed from memory; the activation's quantization is not timed. G weights/s from its "float32 throughput".
+    streamed (the activation is as long as the weights); the activation's quantization is not timed. G weights/s from its "float32 throughput".
   * llama.cpp `test-backend-ops perf -o MUL_MAT -b CPU` on 4096 rows × 14336 columns, n = 1, at T threads: the whole
     op, i.e. the f32 activation quantized once (Q8_K / Q8_0) and then vec_dot per row with that activation in cache.
   * `qamw bench --threads T --shapes ... --bits ... --skip-gemm --json`: its f32-lookup fused GEMV (rotation of x,
@@ -21,8 +21,8 @@ usage:
 --doc ID replaces the text between <!-- compare_llama:ID:begin --> and <!-- compare_llama:ID:end --> in
 docs/PERFORMANCE.md; without it the tables are printed. LLAMA_BUILD may also be given as $QAMW_LLAMA_BUILD.
 
-llama.cpp is never part of this project; build it outside the repo. Its ggml library (github.com/ggml-org/ggml, or
-the ggml/ folder of github.com/ggml-org/llama.cpp) has both programs. test-backend-ops runs as many threads as the
+llama.cpp is never part of this project; build it outside the repo. Its ggml library (github.com/ggml-org/ggml, the
+tree these commands are for) has both programs in tests/; llama.cpp's own tree has them in its tests/ (not tried here). test-backend-ops runs as many threads as the
 machine has cores; for a thread count of our choosing, its N_THREADS macro is made to read $GGML_N_THREADS first
 (this script refuses a build without that change):
   sed -i 's|^#   define N_THREADS std::thread::hardware_concurrency()$|#   define N_THREADS (std::getenv("GGML_N_THREADS") ? (unsigned) std::atoi(std::getenv("GGML_N_THREADS")) : std::thread::hardware_concurrency())|' SRC/tests/test-backend-ops.cpp
@@ -33,10 +33,20 @@ import argparse, json, os, platform, re, statistics, subprocess, sys
 
 BPW = {"q4_K": 4.5, "iq4_xs": 4.25, "q5_K": 5.5, "q6_K": 6.5625, "q8_0": 8.5, "bf16": 16.0, "f32": 32.0, "f16": 16.0}
 MM_ROWS, MM_COLS, VEC_DOT_SIZE = 4096, 14336, 45088768
+# Bytes per weight of the activation operand vec_dot reads (Q8_K: 292 bytes per 256 values; Q8_0: 34 per 32; the
+# float types read their own type): test-quantize-perf streams it from memory beside the weights.
+ACT_BYTES = {"q8_0": 34 / 32, "bf16": 2.0, "f16": 2.0, "f32": 4.0}
+Q8_K_BYTES = 292 / 256
 
 
 def ints(s):
-    return [int(v) for v in s.split(",") if v]
+    try:
+        v = [int(x) for x in s.split(",") if x]
+    except ValueError:
+        v = []
+    if not v or min(v) < 1:
+        sys.exit(f"compare_llama: --threads: '{s}' is not a comma-separated list of positive integers")
+    return v
 
 
 def run(cmd, env=None):
@@ -79,8 +89,7 @@ def machine():
             if key.strip() == "model name":
                 info["cpu"] = val.strip()
             elif key.strip() == "flags":
-                fl = val.split()
-                info["flags"] = " ".join(f for f in ("avx2", "avx512f", "avx512bw", "avx512_vbmi", "avx512_vnni", "avx_vnni", "amx_int8") if f in fl)
+                info["flags"] = val.strip()
                 break
     return info
 
@@ -92,6 +101,8 @@ def measure(a):
     for prog in ("test-quantize-perf", "test-backend-ops"):
         if not os.access(f"{llama}/bin/{prog}", os.X_OK):
             sys.exit(f"compare_llama: {llama}/bin/{prog} is missing; build it as --help says")
+    if not os.access(a.qamw, os.X_OK):
+        sys.exit(f"compare_llama: {a.qamw} is not an executable qamw (--qamw; build the target qamw_cli)")
     if b"GGML_N_THREADS" not in open(f"{llama}/bin/test-backend-ops", "rb").read():
         sys.exit("compare_llama: this test-backend-ops ignores $GGML_N_THREADS (it would run one thread per core); "
                  "patch and rebuild it as --help says")
@@ -141,7 +152,7 @@ def ratio_line(res, num, den, need, what):
     return f"- {what}: {spread([num(rnd) / den(rnd) for rnd in res['rounds']])}× (target ≥ {need:g}×): {verdict}."
 
 
-def qamw_lines(res, shapes, threads):
+def qamw_lines(res, shapes, threads, bw=None):
     """Table lines of the qamw GEMVs: per k the f32-lookup and the integer path; cells per (shape, thread count)."""
     rows = {t: qamw_rows(res, t) for t in threads}
     out = []
@@ -149,8 +160,11 @@ def qamw_lines(res, shapes, threads):
         for label, key in (("f32-lookup", "gemv_gweights_per_s"), ("integer", "int_gemv_gweights_per_s")):
             x0 = rows[threads[0]][(shapes[0], k)][0]
             path = f" ({x0['int_gemv_path']})" if key.startswith("int") else ""
-            out.append(f"| qamw k = {k} {label}{path} | {x0['bpw']:.3f} | " +
-                       " | ".join(spread([x[key] for x in rows[t][(s, k)]]) for s, t in zip(shapes, threads)) + " |")
+            cells = [spread([x[key] for x in rows[t][(s, k)]]) for s, t in zip(shapes, threads)]
+            if bw:  # GB/s of codes at the last thread count, and its share of the memory read bandwidth
+                g = statistics.median(x[key] for x in rows[threads[-1]][(shapes[-1], k)]) * x0["bpw"] / 8
+                cells.append(f"{g:.1f} ({100 * g / bw:.0f} %)")
+            out.append(f"| qamw k = {k} {label}{path} | {x0['bpw'] / 8:.3f} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -164,7 +178,8 @@ def render(res):
     m, R, T, types = res["machine"], len(res["rounds"]), res["threads"], res["types"]
     loads = [l for rnd in res["rounds"] for l in (rnd["load_before"][0], rnd["load_after"][0])]
     bw = lambda t: statistics.median(rnd["qamw"][str(t)]["memory_read_gb_per_s"] for rnd in res["rounds"])
-    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['machine']} ({m['flags']}); qamw kernels "
+    isa = " ".join(f for f in ("avx2", "avx512f", "avx512bw", "avx512vbmi", "avx512_vnni", "avx_vnni", "amx_int8") if f in m["flags"].split())
+    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['machine']} ({isa}); qamw kernels "
            f"`{res['rounds'][0]['qamw'][str(T[0])]['isa']}`. {R} interleaved rounds; medians (min–max over the rounds). "
            f"1-minute load average {min(loads):.2f}–{max(loads):.2f} during the run. Memory read bandwidth (qamw bench, "
            f"512 MB plain read): " + ", ".join(f"{bw(t):.1f} GB/s on {t} thread(s)" for t in T) + ".", "",
@@ -174,9 +189,12 @@ def render(res):
         big, mm = "11008×4096", f"{MM_ROWS}×{MM_COLS}"
         out += ["G weights/s, one thread. llama.cpp: `test-quantize-perf --op vec_dot_q --size 45088768` (= 11008·4096) "
                 f"and `test-backend-ops perf -o MUL_MAT` on {mm}, n = 1; qamw: `qamw bench` GEMVs of {big} and {mm}.", "",
-                f"| kernel | bits/weight | vec_dot_q 45088768 / qamw {big} | MUL_MAT / qamw {mm} |", "|---|---|---|---|"]
+                "Bytes/weight: the weights' own (codes and scales); vec_dot_q also streams its Q8 activation, "
+                "given after the +.", "",
+                f"| kernel | bytes/weight | vec_dot_q 45088768 / qamw {big} | MUL_MAT / qamw {mm} |", "|---|---|---|---|"]
         for ty in types:
-            out.append(f"| llama.cpp {ty} | {BPW[ty]:g} | {spread([rnd['vec_dot'][ty] for rnd in res['rounds']])} | "
+            out.append(f"| llama.cpp {ty} | {BPW[ty] / 8:.3f} + {ACT_BYTES.get(ty, Q8_K_BYTES):.3f} | "
+                       f"{spread([rnd['vec_dot'][ty] for rnd in res['rounds']])} | "
                        f"{spread([rnd['mul_mat']['1'][ty] for rnd in res['rounds']])} |")
         out += qamw_lines(res, [big, mm], [1, 1])
         out += ["", "Targets of issue 13, one thread (ratios formed within each round; median, min–max):"]
@@ -191,11 +209,14 @@ def render(res):
         mm = f"{MM_ROWS}×{MM_COLS}"
         out += [f"G weights/s, {mm}, n = 1, by thread count. llama.cpp: `GGML_N_THREADS=T test-backend-ops perf -o MUL_MAT "
                 "-b CPU`; qamw: `qamw bench --threads T` GEMVs.", "",
-                "| kernel | bits/weight | " + " | ".join(f"{t} thr." for t in T) + " |", "|---|---|" + "---|" * len(T)]
+                "| kernel | bytes/weight | " + " | ".join(f"{t} thr." for t in T) +
+                f" | GB/s of weights at {T[-1]} thr. (% of the memory read bandwidth) |", "|---|---|" + "---|" * (len(T) + 1)]
         for ty in types:
-            out.append(f"| llama.cpp {ty} | {BPW[ty]:g} | " +
-                       " | ".join(spread([rnd["mul_mat"][str(t)][ty] for rnd in res["rounds"]]) for t in T) + " |")
-        out += qamw_lines(res, [mm] * len(T), T)
+            g = statistics.median(rnd["mul_mat"][str(T[-1])][ty] for rnd in res["rounds"]) * BPW[ty] / 8
+            out.append(f"| llama.cpp {ty} | {BPW[ty] / 8:.3f} | " +
+                       " | ".join(spread([rnd["mul_mat"][str(t)][ty] for rnd in res["rounds"]]) for t in T) +
+                       f" | {g:.1f} ({100 * g / bw(T[-1]):.0f} %) |")
+        out += qamw_lines(res, [mm] * len(T), T, bw(T[-1]))
         out += ["", f"Targets of issue 13 at {T[-1]} threads (ratios formed within each round; median, min–max):"]
         for k, ty in ((8, "q4_K"), (11, "q5_K")):
             if ty in types and k in {x["bits"] for x in res["rounds"][0]["qamw"][str(T[-1])]["results"]}:
