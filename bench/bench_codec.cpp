@@ -33,11 +33,21 @@ void bm_encode(benchmark::State& state) {
     params p;
     p.bits = int(state.range(0));
     const auto& w = matrix(rows, cols);
+    const codebook cb(p.bits);  // built once, as an encoder of many tensors does (bm_codebook times building it)
     quantized_tensor q;
-    for (auto _ : state) benchmark::DoNotOptimize(q = encode(w.data(), rows, cols, p, nullptr, serial{}, k));
+    for (auto _ : state) benchmark::DoNotOptimize(q = encode(cb, w.data(), rows, cols, p, nullptr, serial{}, k));
     state.SetItemsProcessed(state.iterations() * rows * cols);
     state.counters["bpw"] = q.bits_per_weight();
     state.counters["rel_mse"] = tools::relative_mse(w, decode(q));
+}
+
+/// Building the encoder's codebook of range(0) bits per pair: the table's checksum and the nearest-point index
+/// (what encode(..., params) pays on every call, and what a caller-built qamw::codebook pays once).
+void bm_codebook(benchmark::State& state) {
+    for (auto _ : state) {
+        const codebook cb(int(state.range(0)));
+        benchmark::DoNotOptimize(cb.index().size());
+    }
 }
 
 void bm_decode(benchmark::State& state) {
@@ -88,6 +98,7 @@ void isa_args(benchmark::internal::Benchmark* b, std::vector<std::int64_t> first
 }
 
 BENCHMARK(bm_encode)->Apply([](auto* b) { isa_args(b, {7, 8, 11}); })->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_codebook)->DenseRange(4, 12)->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_decode)->Apply([](auto* b) { isa_args(b, {7, 8, 11}); })->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_decode_calls)->Arg(1)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_fwht)->Apply([](auto* b) { isa_args(b, {32, 256, 4096}); });
