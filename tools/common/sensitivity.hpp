@@ -1,0 +1,351 @@
+// tools/common/sensitivity.hpp — what each tensor's quantization error costs at the model's output, measured on
+// calibration tokens, and its cache file (docs/ALLOCATION.md).
+//
+// Model. The output loss of tensor t coded at k is predicted as
+//     ΔKLD_t(k) = σ_t · D_t(k),
+// D_t(k) = its measured distortion at k: the tensor is encoded at every k = 4 … 12 (with its activation-aware scales,
+// when statistics are given) and
+//     D_t(k) = Σ_ij m_j (W_ij − Ŵ_ij)² / Σ_ij m_j W_ij²,   m_j = E[x_j²] of the weight's input (all 1 without statistics:
+//                                                            the relative MSE),
+// and σ_t = its sensitivity: the tensor alone is replaced by its reconstruction at the reference k (8), every other
+// weight stays f32, and the mean KL divergence KLD_t against the f32 model is measured on the first `windows`
+// calibration windows (eval::evaluate_perplexity's estimator and protocol: n_ctx tokens, the second half scored);
+// σ_t = KLD_t / D_t(k_ref). For small errors the KL divergence is quadratic in the weight error, so σ_t · D_t(k)
+// extrapolates it to other k; summing over tensors assumes the errors of different tensors add (measured in
+// docs/ALLOCATION.md). Activation-aware scales: α of each group is searched once at the reference k (plan_awq) and the
+// same scales are used at every k, here and when the model is then quantized with the allocated k per tensor.
+//
+// Cost: 9 encode + decode passes over the quantized weights, 1 + T forward passes over the calibration windows (T =
+// quantized tensors), and one AWQ search when statistics are given.
+//
+// Cache file (JSON, "format": "qamw-sensitivity", "version": 1): the measurement's inputs (calibration tokens hash,
+// n_ctx, windows, reference k, block, seed, statistics file hash) and, per tensor, rows, cols, scaled, kld,
+// sensitivity and distortion[9] (k = 4 … 12). It is reused only when every input matches; see check_sensitivity.
+#pragma once
+
+#include "common/allocation.hpp"
+#include "common/awq.hpp"
+#include "common/quantize_model.hpp"
+#include "eval/perplexity.hpp"
+
+#include <qamw/detail/hash.hpp>
+#include <qamw/detail/json.hpp>
+#include <qamw/io/atomic_file.hpp>
+#include <qamw/io/mapped_file.hpp>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qamw::tools {
+
+struct tensor_sensitivity {
+    std::string name;
+    std::int64_t rows = 0, cols = 0;
+    bool scaled = false;                              ///< carries activation-aware scales (its group's α > 0)
+    double kld = 0;                                   ///< measured KLD with this tensor alone at the reference k
+    double sensitivity = 0;                           ///< σ = kld / D(k_ref)
+    std::array<double, alloc_choices> distortion{};   ///< D(k) for k = 4 … 12
+    double predicted(int k) const { return sensitivity * distortion[std::size_t(k - min_bits)]; }
+};
+
+struct sensitivity_table {
+    int reference_bits = 8;
+    std::int64_t n_ctx = 512, windows = 8;
+    int block = 256;
+    std::uint64_t seed = 0;
+    std::string calib_hash;   ///< FNV-1a 64 (hex) of the calibration token file's bytes
+    std::string stats_hash;   ///< FNV-1a 64 (hex) of the --act-stats file's bytes; empty: no statistics
+    std::vector<std::pair<std::string, double>> alphas;  ///< AWQ group key → α searched at the reference k
+    std::vector<tensor_sensitivity> tensors;
+    double seconds = 0;       ///< wall time of the measurement (reported, not stored)
+};
+
+/// FNV-1a 64 of a file's bytes, as 16 lowercase hex digits.
+inline std::string file_hash(const std::string& path) {
+    io::mapped_file f(path);
+    return qamw::detail::hex64(qamw::detail::fnv1a64(f.data(), f.size()));
+}
+
+/// True bits of a tensor coded at k (8 · quantized_tensor::stored_bytes(): codes, norms, exponent, scales).
+inline std::uint64_t stored_bits(std::int64_t rows, std::int64_t cols, int k, int block, bool scaled) {
+    const block_layout l = make_block_layout(cols, block);
+    const std::uint64_t r = std::uint64_t(rows);
+    return 8 * (r * packed_bytes(std::size_t(l.padded / 2), k) + 2 * r + 4 + (scaled ? 2 * std::uint64_t(cols) : 0));
+}
+
+/// The knapsack of tools/common/allocation.hpp for a measured table.
+inline std::vector<alloc_item> allocation_items(const sensitivity_table& s) {
+    std::vector<alloc_item> items;
+    for (const auto& t : s.tensors) {
+        alloc_item it;
+        it.name = t.name;
+        it.weights = t.rows * t.cols;
+        for (int k = min_bits; k <= max_bits; ++k) {
+            it.bits[std::size_t(k - min_bits)] = stored_bits(t.rows, t.cols, k, s.block, t.scaled);
+            it.loss[std::size_t(k - min_bits)] = t.predicted(k);
+        }
+        items.push_back(std::move(it));
+    }
+    return items;
+}
+
+/// A linear layer whose product can be replaced for a while by another one (the tensor under measurement).
+class injectable_linear : public eval::linear {
+public:
+    explicit injectable_linear(std::unique_ptr<eval::linear> original) : original_(std::move(original)) {}
+    std::int64_t in_features() const override { return original_->in_features(); }
+    std::int64_t out_features() const override { return original_->out_features(); }
+    void forward(const float* x, std::int64_t m, float* y) const override { active().forward(x, m, y); }
+    std::size_t weight_bytes() const override { return original_->weight_bytes(); }
+    void row(std::int64_t i, float* out) const override { active().row(i, out); }
+    /// Replaces the product until the next call (nullptr: the original again). Not while a forward pass runs.
+    void inject(std::unique_ptr<eval::linear> replacement) { replacement_ = std::move(replacement); }
+
+private:
+    const eval::linear& active() const { return replacement_ ? *replacement_ : *original_; }
+    std::unique_ptr<eval::linear> original_, replacement_;
+};
+
+struct sensitivity_options {
+    params codec;                 ///< block and seed of the codec; codec.bits = the reference k
+    selection select;
+    int threads = 0;
+    std::int64_t n_ctx = 512;
+    std::int64_t windows = 8;     ///< calibration windows per forward-pass measurement
+    const activation_stats* stats = nullptr;  ///< activation-aware scales and the E[x²] weighting; nullptr: none
+    std::string stats_hash;       ///< file_hash of the statistics file (with stats)
+    /// Called after each tensor (done, total, name).
+    std::function<void(std::size_t, std::size_t, const std::string&)> progress;
+};
+
+/// Measures the table of the file comment for the Llama checkpoint at `model_path` on calibration `tokens` (the
+/// token file's hash is `calib_hash`). Throws qamw::error when a selected tensor is not a linear of the forward pass.
+inline sensitivity_table measure_sensitivity(const std::string& model_path, const std::vector<std::int32_t>& tokens,
+                                             const std::string& calib_hash, const sensitivity_options& opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    eval::llama_checkpoint m = eval::llama_checkpoint::open(model_path);
+    const io::checkpoint& ck = m.ckpt;
+    sensitivity_table out;
+    out.reference_bits = opt.codec.bits;
+    out.n_ctx = opt.n_ctx;
+    out.windows = opt.windows;
+    out.block = opt.codec.block;
+    out.seed = opt.codec.seed;
+    out.calib_hash = calib_hash;
+    out.stats_hash = opt.stats ? opt.stats_hash : std::string();
+
+    std::vector<std::string> names;
+    for (const std::string& n : ck.names())
+        if (is_quantized_tensor(*ck.find(n), n, opt.select)) names.push_back(n);
+    if (names.empty()) throw error(errc::invalid_argument, model_path + ": no tensor is selected for quantization");
+
+    awq_plan awq;
+    if (opt.stats) {
+        quantize_options q;
+        q.codec = opt.codec;
+        q.select = opt.select;
+        q.threads = opt.threads;
+        awq = plan_awq(ck, q, *opt.stats);
+        for (const auto& g : awq.groups) out.alphas.emplace_back(g.key, g.alpha);
+    }
+
+    eval::checkpoint_source src(ck);
+    const eval::linear_factory dense = eval::dense_factory(src);
+    std::map<std::string, injectable_linear*> slots;
+    const eval::llama_model model(m.config, src, [&](const std::string& name) -> std::unique_ptr<eval::linear> {
+        auto l = std::make_unique<injectable_linear>(dense(name));
+        slots[name] = l.get();
+        return l;
+    });
+    for (const auto& n : names)
+        if (!slots.count(n))
+            throw error(errc::invalid_argument, "tensor '" + n + "' is not a linear layer of the model's forward pass, so " +
+                                                    "its sensitivity cannot be measured (exclude it with --exclude)");
+
+    eval::eval_options eo;
+    eo.n_ctx = opt.n_ctx;
+    eo.max_windows = opt.windows;
+    eo.threads = opt.threads;
+    eo.save_base = true;
+    const eval::kld_base base = eval::evaluate_perplexity(model, tokens, eo).base;
+    eo.save_base = false;
+    eo.compare = &base;
+
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string& name = names[i];
+        tensor_sensitivity t;
+        t.name = name;
+        t.rows = ck.find(name)->shape[0];
+        t.cols = ck.find(name)->shape[1];
+        const std::vector<float> w = io::to_f32(ck.view(name));
+        auto sc = awq.scales.find(name);
+        const float* s = sc == awq.scales.end() ? nullptr : sc->second.data();
+        t.scaled = s != nullptr;
+        std::vector<float> weight(std::size_t(t.cols), 1.0f);
+        if (opt.stats) {
+            auto st = opt.stats->by_weight.find(name);
+            if (st != opt.stats->by_weight.end()) weight = st->second.second;
+        }
+        double signal = 0;
+        for (std::size_t r = 0; r < std::size_t(t.rows); ++r)
+            for (std::size_t j = 0; j < std::size_t(t.cols); ++j) {
+                const double v = w[r * std::size_t(t.cols) + j];
+                signal += double(weight[j]) * v * v;
+            }
+        std::vector<float> reference;
+        for (int k = min_bits; k <= max_bits; ++k) {
+            params p = opt.codec;
+            p.bits = k;
+            quantized_tensor q;
+            try {
+                q = encode(w.data(), t.rows, t.cols, p, s, on_threads{opt.threads});
+            } catch (const error& e) {
+                throw error(e.code(), "tensor '" + name + "': " + e.what());
+            }
+            t.distortion[std::size_t(k - min_bits)] = signal > 0 ? awq_matrix_error(q, w.data(), weight, opt.threads) / signal : 0;
+            if (k == opt.codec.bits) reference = decode(q, on_threads{opt.threads});
+        }
+        slots.at(name)->inject(std::make_unique<eval::dense_linear>(std::move(reference), t.rows, t.cols));
+        t.kld = eval::evaluate_perplexity(model, tokens, eo).kld->mean;
+        slots.at(name)->inject(nullptr);
+        const double d_ref = t.distortion[std::size_t(opt.codec.bits - min_bits)];
+        t.sensitivity = d_ref > 0 ? std::max(0.0, t.kld) / d_ref : 0;
+        out.tensors.push_back(std::move(t));
+        if (opt.progress) opt.progress(i + 1, names.size(), name);
+    }
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+// ---- the cache file ---------------------------------------------------------------------------------------------------
+
+inline io::json to_json(const sensitivity_table& s) {
+    io::json j = io::json::object();
+    j.set("format", "qamw-sensitivity");
+    j.set("version", 1);
+    j.set("reference_bits", s.reference_bits);
+    j.set("n_ctx", s.n_ctx);
+    j.set("windows", s.windows);
+    j.set("block", s.block);
+    j.set("seed", qamw::detail::hex64(s.seed));
+    j.set("calibration_fnv1a64", s.calib_hash);
+    j.set("act_stats_fnv1a64", s.stats_hash.empty() ? io::json(nullptr) : io::json(s.stats_hash));
+    io::json& groups = j.set("awq_alpha", io::json::object());
+    for (const auto& [key, alpha] : s.alphas) groups.set(key, alpha);
+    io::json& ts = j.set("tensors", io::json::array());
+    for (const auto& t : s.tensors) {
+        io::json& r = ts.push_back(io::json::object());
+        r.set("name", t.name);
+        r.set("rows", t.rows);
+        r.set("cols", t.cols);
+        r.set("scaled", t.scaled);
+        r.set("kld", t.kld);
+        r.set("sensitivity", t.sensitivity);
+        io::json& d = r.set("distortion", io::json::array());
+        for (double v : t.distortion) d.push_back(v);
+    }
+    return j;
+}
+
+/// Parses a cache file's text; `what` names it in errors. Checks its structure and numbers, not that it matches a run.
+inline sensitivity_table parse_sensitivity(const std::string& text, const std::string& what) {
+    auto bad = [](const std::string& m) { return error(errc::format, m); };
+    try {
+        const io::json j = io::json::parse(text, "JSON");
+        if (!j.is_object()) throw bad("not a JSON object");
+        const io::json* f = j.find("format");
+        if (!f || !f->is_string() || f->as_string() != "qamw-sensitivity")
+            throw bad("not a qamw sensitivity file (\"format\" is not \"qamw-sensitivity\")");
+        if (j.at("version").as_int() != 1)
+            throw error(errc::unsupported, "sensitivity file version " + j.at("version").dump() + " (this build reads 1)");
+        sensitivity_table s;
+        s.reference_bits = int(j.at("reference_bits").as_int());
+        s.n_ctx = j.at("n_ctx").as_int();
+        s.windows = j.at("windows").as_int();
+        s.block = int(j.at("block").as_int());
+        const std::string& seed = j.at("seed").as_string();
+        char* end = nullptr;
+        s.seed = std::strtoull(seed.c_str(), &end, 16);
+        if (seed.size() != 16 || end != seed.c_str() + 16) throw bad("seed is not 16 hex digits");
+        s.calib_hash = j.at("calibration_fnv1a64").as_string();
+        if (!j.at("act_stats_fnv1a64").is_null()) s.stats_hash = j.at("act_stats_fnv1a64").as_string();
+        if (s.reference_bits < min_bits || s.reference_bits > max_bits) throw bad("reference_bits outside [4, 12]");
+        for (const auto& [key, alpha] : j.at("awq_alpha").members()) {
+            if (!(alpha.as_double() >= 0 && alpha.as_double() <= 1)) throw bad("awq_alpha of '" + key + "' outside [0, 1]");
+            s.alphas.emplace_back(key, alpha.as_double());
+        }
+        for (const io::json& r : j.at("tensors").items()) {
+            tensor_sensitivity t;
+            t.name = r.at("name").as_string();
+            t.rows = r.at("rows").as_int();
+            t.cols = r.at("cols").as_int();
+            t.scaled = r.at("scaled").as_bool();
+            t.kld = r.at("kld").as_double();
+            t.sensitivity = r.at("sensitivity").as_double();
+            const auto& d = r.at("distortion").items();
+            if (d.size() != std::size_t(alloc_choices))
+                throw bad("tensor '" + t.name + "': distortion must hold 9 values (k = 4 … 12)");
+            for (std::size_t c = 0; c < d.size(); ++c) t.distortion[c] = d[c].as_double();
+            bool finite = std::isfinite(t.sensitivity) && t.sensitivity >= 0 && std::isfinite(t.kld);
+            for (double v : t.distortion) finite = finite && std::isfinite(v) && v >= 0;
+            if (!finite) throw bad("tensor '" + t.name + "': a sensitivity or distortion that is negative, NaN or infinite");
+            if (t.rows < 1 || t.cols < 1) throw bad("tensor '" + t.name + "': rows and cols must be positive");
+            s.tensors.push_back(std::move(t));
+        }
+        if (s.tensors.empty()) throw bad("no tensors");
+        return s;
+    } catch (const error& e) {
+        throw error(e.code(), what + ": " + e.what());
+    }
+}
+
+inline void write_sensitivity(const std::string& path, const sensitivity_table& s) {
+    const std::string text = to_json(s).dump(1) + "\n";
+    io::atomic_file f(path);
+    f.write(text.data(), text.size());
+    f.commit();
+}
+
+inline sensitivity_table read_sensitivity(const std::string& path) {
+    io::mapped_file f(path);
+    return parse_sensitivity(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
+}
+
+/// Refuses a cached table that was not measured for this run: another model or tensor selection, other calibration
+/// tokens or windows, another reference k, block, seed, or other statistics. `path` names the file in the errors.
+inline void check_sensitivity(const sensitivity_table& s, const std::string& path, const io::checkpoint& ck,
+                              const selection& select, const sensitivity_table& expected) {
+    auto bad = [&](const std::string& m) {
+        return error(errc::invalid_argument, "--sensitivity " + path + ": " + m + "; measure it again (remove the file)");
+    };
+    if (s.calib_hash != expected.calib_hash) throw bad("measured on other calibration tokens (token file hash differs)");
+    if (s.stats_hash != expected.stats_hash)
+        throw bad(s.stats_hash.empty() ? "measured without --act-stats" : expected.stats_hash.empty()
+                                                                               ? "measured with --act-stats statistics"
+                                                                               : "measured with other --act-stats statistics");
+    if (s.n_ctx != expected.n_ctx || s.windows != expected.windows)
+        throw bad("measured on " + std::to_string(s.windows) + " windows of " + std::to_string(s.n_ctx) + " tokens, this run asks for " +
+                  std::to_string(expected.windows) + " of " + std::to_string(expected.n_ctx));
+    if (s.reference_bits != expected.reference_bits || s.block != expected.block || s.seed != expected.seed)
+        throw bad("measured with another reference k, block or seed");
+    std::vector<std::string> names;
+    for (const std::string& n : ck.names())
+        if (is_quantized_tensor(*ck.find(n), n, select)) names.push_back(n);
+    if (names.size() != s.tensors.size())
+        throw bad("it holds " + std::to_string(s.tensors.size()) + " tensors, this model quantizes " + std::to_string(names.size()));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const tensor_sensitivity& t = s.tensors[i];
+        const io::tensor_info* info = ck.find(names[i]);
+        if (t.name != names[i] || t.rows != info->shape[0] || t.cols != info->shape[1])
+            throw bad("tensor " + std::to_string(i) + " is '" + t.name + "' (" + std::to_string(t.rows) + "x" +
+                      std::to_string(t.cols) + "), this model's is '" + names[i] + "' (" + std::to_string(info->shape[0]) +
+                      "x" + std::to_string(info->shape[1]) + ")");
+    }
+}
+
+}  // namespace qamw::tools
