@@ -53,8 +53,8 @@ struct allocation {
     double bpw() const { return weights ? double(bits) / double(weights) : 0; }
 };
 
-namespace detail {
-inline void finish(const std::vector<alloc_item>& items, allocation& a) {
+/// Fills a.loss and a.bits from a.k.
+inline void total_allocation(const std::vector<alloc_item>& items, allocation& a) {
     a.loss = 0, a.bits = 0;
     for (std::size_t t = 0; t < items.size(); ++t) {
         const int c = a.k[t] - min_bits;
@@ -62,7 +62,6 @@ inline void finish(const std::vector<alloc_item>& items, allocation& a) {
         a.bits += items[t].bits[c];
     }
 }
-}  // namespace detail
 
 /// The budget in bits for rate R over `items`; throws when R is outside [2, 6].
 inline std::uint64_t budget_bits(const std::vector<alloc_item>& items, double rate) {
@@ -127,7 +126,7 @@ inline allocation allocate_bits(const std::vector<alloc_item>& items, std::uint6
             a.k[t] = min_bits + c;
             u -= g ? inc[t][c] / g : 0;
         }
-        detail::finish(items, a);
+        total_allocation(items, a);
         return a;
     }
     // Lagrangian relaxation, then the greedy fill.
@@ -154,7 +153,7 @@ inline allocation allocate_bits(const std::vector<alloc_item>& items, std::uint6
         else lo = mid;
     }
     choose(std::exp2(hi), a.k);
-    detail::finish(items, a);
+    total_allocation(items, a);
     for (;;) {
         double best_gain = 0;
         std::size_t bt = T;
@@ -172,7 +171,7 @@ inline allocation allocate_bits(const std::vector<alloc_item>& items, std::uint6
         }
         if (bt == T) break;
         a.k[bt] = bk;
-        detail::finish(items, a);
+        total_allocation(items, a);
     }
     return a;
 }

@@ -23,6 +23,7 @@
 // sensitivity and distortion[9] (k = 4 … 12). It is reused only when every input matches; see check_sensitivity.
 #pragma once
 
+#include "baselines/polar.hpp"
 #include "common/allocation.hpp"
 #include "common/awq.hpp"
 #include "common/quantize_model.hpp"
@@ -62,7 +63,8 @@ struct sensitivity_table {
     std::string stats_hash;   ///< FNV-1a 64 (hex) of the --act-stats file's bytes; empty: no statistics
     std::vector<std::pair<std::string, double>> alphas;  ///< AWQ group key → α searched at the reference k
     std::vector<tensor_sensitivity> tensors;
-    double seconds = 0;       ///< wall time of the measurement (reported, not stored)
+    double seconds = 0;       ///< wall time of the measurement (reported, not stored), and of its parts:
+    double seconds_awq = 0, seconds_distortion = 0, seconds_forward = 0;  ///< α search, encodes, forward passes
 };
 
 /// FNV-1a 64 of a file's bytes, as 16 lowercase hex digits.
@@ -73,9 +75,7 @@ inline std::string file_hash(const std::string& path) {
 
 /// True bits of a tensor coded at k (8 · quantized_tensor::stored_bytes(): codes, norms, exponent, scales).
 inline std::uint64_t stored_bits(std::int64_t rows, std::int64_t cols, int k, int block, bool scaled) {
-    const block_layout l = make_block_layout(cols, block);
-    const std::uint64_t r = std::uint64_t(rows);
-    return 8 * (r * packed_bytes(std::size_t(l.padded / 2), k) + 2 * r + 4 + (scaled ? 2 * std::uint64_t(cols) : 0));
+    return static_cast<std::uint64_t>(baselines::pair_codec_bits(rows, cols, k, scaled, block));  // exact below 2^53
 }
 
 /// The knapsack of tools/common/allocation.hpp for a measured table.
@@ -153,6 +153,13 @@ inline sensitivity_table measure_sensitivity(const std::string& model_path, cons
         awq = plan_awq(ck, q, *opt.stats);
         for (const auto& g : awq.groups) out.alphas.emplace_back(g.key, g.alpha);
     }
+    auto lap = [t = std::chrono::steady_clock::now()]() mutable {
+        const auto now = std::chrono::steady_clock::now();
+        const double s = std::chrono::duration<double>(now - t).count();
+        t = now;
+        return s;
+    };
+    out.seconds_awq = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     eval::checkpoint_source src(ck);
     const eval::linear_factory dense = eval::dense_factory(src);
@@ -172,7 +179,9 @@ inline sensitivity_table measure_sensitivity(const std::string& model_path, cons
     eo.max_windows = opt.windows;
     eo.threads = opt.threads;
     eo.save_base = true;
+    lap();
     const eval::kld_base base = eval::evaluate_perplexity(model, tokens, eo).base;
+    out.seconds_forward += lap();
     eo.save_base = false;
     eo.compare = &base;
 
@@ -211,8 +220,10 @@ inline sensitivity_table measure_sensitivity(const std::string& model_path, cons
             if (k == opt.codec.bits) reference = decode(q, on_threads{opt.threads});
         }
         slots.at(name)->inject(std::make_unique<eval::dense_linear>(std::move(reference), t.rows, t.cols));
+        out.seconds_distortion += lap();
         t.kld = eval::evaluate_perplexity(model, tokens, eo).kld->mean;
         slots.at(name)->inject(nullptr);
+        out.seconds_forward += lap();
         const double d_ref = t.distortion[std::size_t(opt.codec.bits - min_bits)];
         t.sensitivity = d_ref > 0 ? std::max(0.0, t.kld) / d_ref : 0;
         out.tensors.push_back(std::move(t));

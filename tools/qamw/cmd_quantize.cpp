@@ -157,7 +157,8 @@ int run_quantize(const args& a) {
         plan.emplace(tools::plan_allocation(a.positional[0], ck, rate, calib, tools::file_hash(a.get("calib")),
                                             a.get("sensitivity"), so));
         tools::apply_allocation(*plan, opt);
-        for (const auto& [key, alpha] : plan->table.alphas) awq.groups.push_back({key, {}, alpha, 0, 0});
+        for (const auto& [key, alpha] : plan->table.alphas)  // α searched at the reference k; proxy errors not kept
+            awq.groups.push_back({key, {}, alpha, std::nan(""), std::nan("")});
     } else if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
                                                         : tools::activation_stats::from_imatrix(a.get("imatrix"), ck);
@@ -194,6 +195,9 @@ int run_quantize(const args& a) {
             al["calibration_windows"] = plan->table.windows;
             al["sensitivity_cached"] = plan->cached;
             al["sensitivity_seconds"] = plan->table.seconds;
+            al["sensitivity_seconds_awq"] = plan->table.seconds_awq;
+            al["sensitivity_seconds_distortion"] = plan->table.seconds_distortion;
+            al["sensitivity_seconds_forward"] = plan->table.seconds_forward;
             al["allocation_seconds"] = plan->allocate_seconds;
         }
         j["input_bytes"] = static_cast<std::int64_t>(rep.input_bytes);
@@ -284,10 +288,15 @@ int run_quantize(const args& a) {
         double plain = 0, best = 0;
         std::printf("\n%-44s %6s %14s\n", "activation-aware group", "alpha", "error ratio");
         for (const auto& g : awq.groups) {
-            std::printf("%-44s %6.2f %14.4f\n", g.key.c_str(), g.alpha, g.err_plain > 0 ? g.err_best / g.err_plain : 1.0);
+            std::printf("%-44s %6.2f %14.4f\n", g.key.c_str(), g.alpha,
+                        g.err_plain > 0 ? g.err_best / g.err_plain : plan ? std::nan("") : 1.0);
             plain += g.err_plain, best += g.err_best;
         }
-        std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
+        if (plan)
+            std::printf("alpha searched at the reference k = %d for every k (error ratios: `--bits-per-pair 8`)\n",
+                        plan->table.reference_bits);
+        else
+            std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
     }
     if (opt.second_moment) {
         double sig = 0, nn = 0, f = 0;
