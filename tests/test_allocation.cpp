@@ -22,6 +22,9 @@ using namespace qamw::tools;
 
 namespace {
 
+/// The JSON object of a command's output (the progress lines on stderr come first).
+nlohmann::json json_of(const std::string& out) { return nlohmann::json::parse(out.substr(out.find('{'))); }
+
 const std::string model_dir = std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K";
 
 /// n tensors of random Llama-like shapes with the true bit costs of the codec and a loss σ · 2^(−k) · (1 + noise):
@@ -77,7 +80,7 @@ void require_no_affordable_upgrade(const std::vector<alloc_item>& items, const a
 TEST_CASE("allocation: exact on small cases (brute force over every choice)", "[allocation]") {
     for (std::uint32_t seed = 1; seed <= 4; ++seed) {
         const std::vector<alloc_item> items = synthetic(4, seed);
-        for (double rate : {2.3, 3.0, 3.85, 4.25, 5.0, 5.9}) {
+        for (double rate : {2.7, 3.0, 3.85, 4.25, 5.0, 5.9}) {
             const std::uint64_t budget = budget_bits(items, rate);
             const allocation a = allocate_bits(items, budget);
             INFO("seed " << seed << " rate " << rate);
@@ -192,7 +195,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K and me
     const auto r = run("quantize " + quote(model_dir) + " " + quote(dir / "a.qamw.safetensors") + opts);
     INFO(r.out);
     REQUIRE(r.status == 0);
-    const nlohmann::json j = nlohmann::json::parse(r.out);
+    const nlohmann::json j = json_of(r.out);
     const double bpw = j["bpw_quantized"].get<double>();
     REQUIRE(bpw <= 3.85);
     REQUIRE(bpw > 3.80);
@@ -216,7 +219,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K and me
     // the cache is reused and gives the same container, byte for byte
     const auto again = run("quantize " + quote(model_dir) + " " + quote(dir / "b.qamw.safetensors") + opts);
     REQUIRE(again.status == 0);
-    REQUIRE(nlohmann::json::parse(again.out)["allocation"]["sensitivity_cached"].get<bool>());
+    REQUIRE(json_of(again.out)["allocation"]["sensitivity_cached"].get<bool>());
     auto bytes = [](const std::string& p) {
         std::ifstream f(p, std::ios::binary);
         return std::string(std::istreambuf_iterator<char>(f), {});
@@ -230,7 +233,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K and me
                         " --ctx 256 --windows 2 --json");
     INFO(ev.out);
     REQUIRE(ev.status == 0);
-    REQUIRE(nlohmann::json::parse(ev.out)["linear_bpw"].get<double>() == Approx(bpw).epsilon(1e-9));
+    REQUIRE(json_of(ev.out)["linear_bpw"].get<double>() == Approx(bpw).epsilon(1e-9));
 
     // a cache measured for another run is refused, naming the file; an allocation without --calib is refused
     const auto other = run("quantize " + quote(model_dir) + " " + quote(dir / "c.qamw.safetensors") + " --calib " +

@@ -33,17 +33,9 @@ inline allocation_plan plan_allocation(const std::string& model_path, const io::
                                        const std::string& cache, const sensitivity_options& so) {
     allocation_plan plan;
     plan.rate = rate;
-    sensitivity_table expected;
-    expected.reference_bits = so.codec.bits;
-    expected.n_ctx = so.n_ctx;
-    expected.windows = so.windows;
-    expected.block = so.codec.block;
-    expected.seed = so.codec.seed;
-    expected.calib_hash = calib_hash;
-    expected.stats_hash = so.stats ? so.stats_hash : std::string();
     if (!cache.empty() && std::filesystem::exists(cache)) {
         plan.table = read_sensitivity(cache);
-        check_sensitivity(plan.table, cache, ck, so.select, expected);
+        check_sensitivity(plan.table, cache, ck, so.select, sensitivity_inputs(so, calib_hash));
         plan.cached = true;
     } else {
         plan.table = measure_sensitivity(model_path, calib, calib_hash, so);

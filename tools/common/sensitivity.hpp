@@ -123,6 +123,28 @@ struct sensitivity_options {
     std::function<void(std::size_t, std::size_t, const std::string&)> progress;
 };
 
+/// The inputs of a measurement with `opt` on calibration tokens whose file hash is `calib_hash` (no tensors yet): what
+/// a cached table must match.
+inline sensitivity_table sensitivity_inputs(const sensitivity_options& opt, const std::string& calib_hash) {
+    sensitivity_table s;
+    s.reference_bits = opt.codec.bits;
+    s.n_ctx = opt.n_ctx;
+    s.windows = opt.windows;
+    s.block = opt.codec.block;
+    s.seed = opt.codec.seed;
+    s.calib_hash = calib_hash;
+    s.stats_hash = opt.stats ? opt.stats_hash : std::string();
+    return s;
+}
+
+/// The names of the tensors quantize_checkpoint quantizes, in checkpoint order.
+inline std::vector<std::string> quantized_names(const io::checkpoint& ck, const selection& select) {
+    std::vector<std::string> names;
+    for (const std::string& n : ck.names())
+        if (is_quantized_tensor(*ck.find(n), n, select)) names.push_back(n);
+    return names;
+}
+
 /// Measures the table of the file comment for the Llama checkpoint at `model_path` on calibration `tokens` (the
 /// token file's hash is `calib_hash`). Throws qamw::error when a selected tensor is not a linear of the forward pass.
 inline sensitivity_table measure_sensitivity(const std::string& model_path, const std::vector<std::int32_t>& tokens,
@@ -130,18 +152,8 @@ inline sensitivity_table measure_sensitivity(const std::string& model_path, cons
     const auto t0 = std::chrono::steady_clock::now();
     eval::llama_checkpoint m = eval::llama_checkpoint::open(model_path);
     const io::checkpoint& ck = m.ckpt;
-    sensitivity_table out;
-    out.reference_bits = opt.codec.bits;
-    out.n_ctx = opt.n_ctx;
-    out.windows = opt.windows;
-    out.block = opt.codec.block;
-    out.seed = opt.codec.seed;
-    out.calib_hash = calib_hash;
-    out.stats_hash = opt.stats ? opt.stats_hash : std::string();
-
-    std::vector<std::string> names;
-    for (const std::string& n : ck.names())
-        if (is_quantized_tensor(*ck.find(n), n, opt.select)) names.push_back(n);
+    sensitivity_table out = sensitivity_inputs(opt, calib_hash);
+    const std::vector<std::string> names = quantized_names(ck, opt.select);
     if (names.empty()) throw error(errc::invalid_argument, model_path + ": no tensor is selected for quantization");
 
     awq_plan awq;
@@ -344,9 +356,7 @@ inline void check_sensitivity(const sensitivity_table& s, const std::string& pat
                   std::to_string(expected.windows) + " of " + std::to_string(expected.n_ctx));
     if (s.reference_bits != expected.reference_bits || s.block != expected.block || s.seed != expected.seed)
         throw bad("measured with another reference k, block or seed");
-    std::vector<std::string> names;
-    for (const std::string& n : ck.names())
-        if (is_quantized_tensor(*ck.find(n), n, select)) names.push_back(n);
+    const std::vector<std::string> names = quantized_names(ck, select);
     if (names.size() != s.tensors.size())
         throw bad("it holds " + std::to_string(s.tensors.size()) + " tensors, this model quantizes " + std::to_string(names.size()));
     for (std::size_t i = 0; i < names.size(); ++i) {
