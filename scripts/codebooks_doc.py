@@ -25,7 +25,7 @@ for r in rows:
 out += ["", f"Samples per k: {rows[0]['samples']:,}. Machine: {platform.machine()}.",
         "Scalar Lloyd-Max at the same rates (k/2 bits per coordinate) sits at 1.88, 2.21, 2.43, 2.56 × 2^-k for k = 4, 6, 8, 10",
         "(Lloyd–Max, J. Max 1960); `tests/test_codec.cpp` checks the 2D advantage through the whole pipeline.", ""]
-out[-1:-1] = ["![MSE / 2^-k against k: 2D Lloyd-Max, polar and scalar Lloyd-Max](codebooks.png)", "",
+out[-1:-1] = ["", "![MSE / 2^-k against k: 2D Lloyd-Max, polar and scalar Lloyd-Max](codebooks.png)", "",
               "The plot (`docs/codebooks.png`, drawn by the same script): the shipped codebooks' measured ratio, and the exact",
               "ratios of the baselines at the same rate as `qamw codebook --json` reports them: polar coding of the pair at its",
               "best radius/phase split (tools/baselines/polar.hpp) and scalar Lloyd-Max at k/2 bits per coordinate",

@@ -92,7 +92,7 @@ TEST_CASE("allocation: exact on small cases (brute force over every choice)", "[
 }
 
 TEST_CASE("allocation: meets the budget, spends it, and is deterministic", "[allocation]") {
-    const std::vector<alloc_item> items = synthetic(60, 7);
+    const std::vector<alloc_item> items = synthetic(24, 7);
     for (double rate : {2.5, 3.75, 3.85, 4.25, 4.8, 5.0}) {
         const std::uint64_t budget = budget_bits(items, rate);
         const allocation a = allocate_bits(items, budget);
@@ -100,7 +100,7 @@ TEST_CASE("allocation: meets the budget, spends it, and is deterministic", "[all
         REQUIRE(a.exact);
         REQUIRE(a.bits <= budget);
         REQUIRE(a.bpw() <= rate);
-        REQUIRE(a.bpw() > rate - 0.02);  // 60 tensors: the smallest step of one tensor is far below 0.02 bpw
+        REQUIRE(a.bpw() > rate - 0.02);  // 24 tensors: the smallest step of one tensor is far below 0.02 bpw
         std::set<int> ks(a.k.begin(), a.k.end());
         REQUIRE(ks.size() > 1);           // a non-uniform rate is met by mixing k
         require_no_affordable_upgrade(items, a, budget);
