@@ -184,7 +184,8 @@ TEST_CASE("allocation: sensitivity files that are missing, malformed or measured
     REQUIRE_THROWS_WITH(check_sensitivity(r, path, ck, fewer, s), Catch::Contains(path) && Catch::Contains("tensors"));
 }
 
-TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K and meets the rate", "[allocation][cli][shared]") {
+TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets the rate, same bytes on 1 and 2 threads",
+          "[allocation][cli][shared]") {
     qamw::test::require_shared({"data/tokens/tinystories-valid.tok512.i32"});
     using qamw::test::quote;
     using qamw::test::run;
@@ -225,6 +226,14 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K and me
         return std::string(std::istreambuf_iterator<char>(f), {});
     };
     REQUIRE(bytes(dir / "a.qamw.safetensors") == bytes(dir / "b.qamw.safetensors"));
+    // a fresh measurement on one thread writes the same sensitivity file and container
+    const auto one = run("quantize " + quote(model_dir) + " " + quote(dir / "t1.qamw.safetensors") + " --calib " +
+                         quote(tokens) + " --ctx 256 --calib-windows 2 --sensitivity " + quote(dir / "s1.json") +
+                         " --threads 1 --json --bpw 3.85");
+    REQUIRE(one.status == 0);
+    REQUIRE_FALSE(json_of(one.out)["allocation"]["sensitivity_cached"].get<bool>());
+    REQUIRE(bytes(dir / "s1.json") == bytes(dir / "s.json"));
+    REQUIRE(bytes(dir / "t1.qamw.safetensors") == bytes(dir / "a.qamw.safetensors"));
 
     // inspect and eval read the mixed-k container
     const auto ins = run("inspect " + quote(dir / "a.qamw.safetensors") + " --json");
