@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_json fuzz_safetensors fuzz_container fuzz_decode fuzz_act_stats fuzz_imatrix)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_json fuzz_safetensors fuzz_container fuzz_decode fuzz_act_stats fuzz_imatrix fuzz_sensitivity)
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
 niceness=${FUZZ_NICE:-10}

@@ -4,7 +4,8 @@ bits per weight and of the baselines at 3.5, 4 and 5.5 on the shared models, mea
 divergence against the f32 run on the same tokens, top-1 agreement). Calibration statistics come from the calibration tokens only.
 
 usage: python3 scripts/results.py [--windows N] [--qamw build/tools/qamw] [--shared ../shared] [--threads N]
-Every command it runs is printed and listed in the document.
+Every command it runs is printed and listed in the document. Also draws docs/rate_quality.png (house-a heldout mean
+KLD against true bpw; matplotlib: scripts/require.sh python3-matplotlib).
 """
 import argparse, json, math, os, subprocess, sys, tempfile
 
@@ -56,6 +57,15 @@ def run_timed(cmd):
     json.dump(out, open(cache, "w"))
     return out
 
+def wanted(family):
+    return not args.only or family in args.only
+
+def quantize(families, timed, cmd):
+    """A quantize command, run unless --only leaves out every family that uses it (its result is then None)."""
+    if not any(wanted(f) for f in families.split(",")):
+        return None
+    return run_timed(cmd) if timed else run(cmd)
+
 def hash_of(s):
     import zlib
     return zlib.crc32(s.encode())
@@ -71,8 +81,11 @@ models = [
 # (bpw, k, scalar baseline, RTN baseline); 4.5 bpw (k = 9) is QAM-W only: it is compared with llama.cpp's Q4_K_M.
 rates = [(3.5, 7, "scalar:3", "rtn128:3"), (4.0, 8, "scalar:4", "rtn128:4"), (4.5, 9, None, None),
          (5.5, 11, "scalar:5", "rtn128:5")]
+# --bpw R of the allocated rows (any R in [2, 6]; the issue's targets)
+alloc_rates = [3.75, 3.85, 4.25, 4.8, 5.0]
 rows = []
 quant_times = []
+alloc_runs = []  # (model, family, R, quantize JSON)
 for name, path, ctx, windows, calib, token_files in models:
     win = ["--windows", windows] if windows else []
     stats = None
@@ -88,41 +101,57 @@ for name, path, ctx, windows, calib, token_files in models:
     variants = []  # (label, family, model path, extra eval args)
     for bpw, k, scalar, rtn in rates:
         out = f"{tmp}/{name}.k{k}.qamw.safetensors"
-        q = run([args.qamw, "quantize", path, out, "--bits-per-pair", k, "--threads", args.threads, "--json"])
-        variants.append((f"QAM-W k={k}", "qamw", out, [], q["bpw_quantized"]))
+        q = quantize("qamw", False, [args.qamw, "quantize", path, out, "--bits-per-pair", k, "--threads", args.threads, "--json"])
+        variants.append((f"QAM-W k={k}", "qamw", out, [], q and q["bpw_quantized"]))
         if stats:
             out_awq = f"{tmp}/{name}.k{k}.awq.qamw.safetensors"
-            qa = run_timed([args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
+            qa = quantize("qamw+awq,qamw+awq+int", True, [args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
-            variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa["bpw_quantized"]))
+            variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa and qa["bpw_quantized"]))
             # the same container through the integer-domain kernels (quantized activations; kernels/int_gemv.hpp)
             variants.append((f"QAM-W + AWQ k={k}, integer kernels", "qamw+awq+int", out_awq, ["--integer"],
-                             qa["bpw_quantized"]))
+                             qa and qa["bpw_quantized"]))
             # error feedback under E[x x^T] (tools/common/feedback.hpp), 65,536 and all calibration tokens
             out_fb = f"{tmp}/{name}.k{k}.awq.fb.qamw.safetensors"
-            qf = run_timed([args.qamw, "quantize", path, out_fb, "--bits-per-pair", k, "--act-stats", stats,
+            qf = quantize("qamw+awq+fb", True, [args.qamw, "quantize", path, out_fb, "--bits-per-pair", k, "--act-stats", stats,
                             "--feedback", "--threads", args.threads, "--json"])
-            variants.append((f"QAM-W + AWQ + feedback k={k}", "qamw+awq+fb", out_fb, [], qf["bpw_quantized"]))
+            variants.append((f"QAM-W + AWQ + feedback k={k}", "qamw+awq+fb", out_fb, [], qf and qf["bpw_quantized"]))
             out_fba = f"{tmp}/{name}.k{k}.awq-all.fb.qamw.safetensors"
-            qfa = run_timed([args.qamw, "quantize", path, out_fba, "--bits-per-pair", k, "--act-stats", stats_all,
+            qfa = quantize("qamw+awq+fb-all", True, [args.qamw, "quantize", path, out_fba, "--bits-per-pair", k, "--act-stats", stats_all,
                              "--feedback", "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ + feedback k={k}, all calibration tokens", "qamw+awq+fb-all", out_fba, [],
-                             qfa["bpw_quantized"]))
+                             qfa and qfa["bpw_quantized"]))
             if k == 8:  # isolates the effect of the larger calibration set on AWQ alone
                 out_aa = f"{tmp}/{name}.k{k}.awq-all.qamw.safetensors"
-                qaa = run([args.qamw, "quantize", path, out_aa, "--bits-per-pair", k, "--act-stats", stats_all,
+                qaa = quantize("qamw+awq-all", False, [args.qamw, "quantize", path, out_aa, "--bits-per-pair", k, "--act-stats", stats_all,
                            "--threads", args.threads, "--json"])
                 variants.append((f"QAM-W + AWQ k={k}, all calibration tokens", "qamw+awq-all", out_aa, [],
-                                 qaa["bpw_quantized"]))
-            quant_times.append((name, k, qa, qf))
+                                 qaa and qaa["bpw_quantized"]))
+            if qa and qf:
+                quant_times.append((name, k, qa, qf))
             if k == 11:  # the whole model at 5.5 bpw: the tied token embedding / lm_head quantized too
                 out_all = f"{tmp}/{name}.k{k}.awq.embedding.qamw.safetensors"
-                qe = run([args.qamw, "quantize", path, out_all, "--bits-per-pair", k, "--act-stats", stats,
+                qe = quantize("qamw+awq+embed", False, [args.qamw, "quantize", path, out_all, "--bits-per-pair", k, "--act-stats", stats,
                           "--include", "model.embed_tokens.weight", "--threads", args.threads, "--json"])
-                variants.append((f"QAM-W + AWQ k={k}, embedding too", "qamw+awq+embed", out_all, [], qe["bpw_quantized"]))
+                variants.append((f"QAM-W + AWQ k={k}, embedding too", "qamw+awq+embed", out_all, [], qe and qe["bpw_quantized"]))
         if scalar:
             for spec, fam in ((f"polar:{k}", "polar"), (scalar, "scalar"), (rtn, "rtn128")):
                 variants.append((spec, fam, path, ["--fake-quant", spec], None))
+    if stats:
+        # bit allocation (docs/ALLOCATION.md): k per tensor for the true rate R from sensitivities measured on the
+        # calibration tokens, cached per statistics file and reused by every R; AWQ alone (65,536-token statistics, as
+        # the uniform AWQ rows) and with error feedback (all calibration tokens, as the best uniform feedback rows)
+        for fam, st, fb, tag in (("qamw+awq+alloc", stats, [], "sensitivity"),
+                                 ("qamw+awq+fb-all+alloc", stats_all, ["--feedback"], "sensitivity-all")):
+            for R in alloc_rates:
+                out_al = f"{tmp}/{name}.bpw{R}.{fam}.qamw.safetensors"
+                qal = quantize(fam, True, [args.qamw, "quantize", path, out_al, "--bpw", R, "--allocate", "--calib", calib,
+                                 "--act-stats", st, *fb, "--sensitivity", f"{tmp}/{name}.{tag}.json",
+                                 "--threads", args.threads, "--json"])
+                label = f"QAM-W + AWQ{' + feedback' if fb else ''} allocated --bpw {R}"
+                variants.append((label, fam, out_al, [], qal and qal["bpw_quantized"]))
+                if qal:
+                    alloc_runs.append((name, fam, R, qal))
     for tok_name, tok in token_files:
         if tok_name in args.skip:
             continue
@@ -201,8 +230,53 @@ if quant_times:
         out.append(f"| {name} | {k} | {qa['wall_seconds']:.1f} | {qa['max_rss_kb'] / 1024:.0f} | {qf['wall_seconds']:.1f} | "
                    f"{qf['max_rss_kb'] / 1024:.0f} | {fb['proxy_relative_nearest']:.3e} | {fb['proxy_relative_feedback']:.3e} |")
     out.append("")
+if alloc_runs:
+    out += ["## Bit allocation: cost and prediction", "",
+            "`qamw quantize --bpw R --allocate --calib T --act-stats S [--feedback] --sensitivity F` (docs/ALLOCATION.md).",
+            "The first R of each family measures the sensitivities (then cached in F); wall time of the whole command.", "",
+            "| model | family | R | true bpw | planned bpw | predicted KLD (calibration) | sensitivity s | quantize wall s |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, fam, R, q in alloc_runs:
+        al = q["allocation"]
+        sens = "cached" if al["sensitivity_cached"] else f"{al['sensitivity_seconds']:.1f}"
+        out.append(f"| {name} | {fam} | {R} | {q['bpw_quantized']:.4f} | {al['planned_bpw']:.4f} | {al['predicted_kld']:.5f} | "
+                   f"{sens} | {q['wall_seconds']:.1f} |")
+    out.append("")
 out += ["## Commands", "", "```"] + commands + ["```", ""]
 os.makedirs("docs", exist_ok=True)
+
+def rate_quality_plot(rows, path):
+    """Mean KLD (log) against true bpw on house-a heldout-gutenberg; on a partial run the families it did not run
+    come from docs/results.json."""
+    subprocess.run(["scripts/require.sh", "python3-matplotlib"], check=True)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pts = [r for r in rows if r["model"] == "house-a" and r["tokens"] == "heldout-gutenberg"]
+    if args.only and os.path.exists("docs/results.json"):
+        pts += [r for r in json.load(open("docs/results.json")) if r["model"] == "house-a"
+                and r["tokens"] == "heldout-gutenberg" and r["family"] not in args.only]
+    curves = [("qamw+awq", "QAM-W + AWQ, uniform k", "o-"), ("qamw+awq+alloc", "QAM-W + AWQ, allocated", "s-"),
+              ("qamw+awq+fb-all", "QAM-W + AWQ + feedback, uniform k", "o--"),
+              ("qamw+awq+fb-all+alloc", "QAM-W + AWQ + feedback, allocated", "s--"),
+              ("qamw", "QAM-W, uniform k (no AWQ)", "o:"), ("polar", "polar", "^-"),
+              ("scalar", "scalar Lloyd-Max", "v-"), ("rtn128", "RTN (groups of 128)", "x-")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for fam, label, style in curves:
+        c = sorted((r["bpw"], r["kld"]) for r in pts if r["family"] == fam)
+        if c:
+            ax.plot([x for x, _ in c], [y for _, y in c], style, label=label, markersize=4)
+    ax.set_yscale("log")
+    ax.set_xlabel("true bits per weight of the quantized tensors")
+    ax.set_ylabel("mean KL divergence to f32 (nats)")
+    ax.set_title("house-a, heldout-gutenberg, %d windows of 512" % args.windows)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+
+if any(r["model"] == "house-a" and r["tokens"] == "heldout-gutenberg" for r in rows):
+    rate_quality_plot(rows, "docs/rate_quality.png")
 if args.only:
     open("docs/results-partial.md", "w").write("\n".join(out))
     json.dump(rows, open("docs/results-partial.json", "w"), indent=1)

@@ -8,6 +8,7 @@
 #include "common/output_guard.hpp"
 #include "common/pattern.hpp"
 #include "eval/act_stats_file.hpp"
+#include "run_tool.hpp"
 #include "temp_dir.hpp"
 
 #include <qamw/container.hpp>
@@ -48,34 +49,9 @@ std::vector<std::string> litter(const scratch& s) {
     return out;
 }
 
-struct result {
-    int status;  ///< exit code, or 128 + signal
-    std::string out;
-};
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-/// Runs `qamw ARGS` through the shell (stdout and stderr together).
-result run(const std::string& args, const std::string& env = "") {
-#ifndef QAMW_EXE
-    FAIL("QAMW_EXE is not defined (the tool is not built)");
-    return {};
-#else
-    std::string cmd = env + (env.empty() ? "" : " ") + quote(QAMW_EXE) + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    int st = ::pclose(p);
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return {code, out};
-#endif
-}
+using qamw::test::quote;
+using qamw::test::result;
+using qamw::test::run;
 
 /// A small checkpoint: model.safetensors with the given 2-D F32 weights (and config.json).
 void write_checkpoint(const std::string& dir, const std::vector<std::pair<std::string, std::vector<float>>>& ws,

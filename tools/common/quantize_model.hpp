@@ -40,7 +40,24 @@ struct quantize_options {
     /// With second_moment set: search the AWQ α of each group by the feedback loss under E[x xᵀ] (α on 0, step, …, 1)
     /// instead of the diagonal proxy through nearest rounding. 0: off.
     double feedback_alpha_step = 0;
+    /// Per-tensor k (bit allocation, tools/common/allocation.hpp); empty: codec.bits for every tensor.
+    std::function<int(const std::string& name)> bits;
+    /// Informational metadata keys stored with each quantized tensor (why its k was chosen); empty: none.
+    std::function<io::json(const std::string& name)> metadata;
+
+    /// The codec parameters of one tensor: `codec` with its allocated k.
+    params codec_for(const std::string& name) const {
+        params p = codec;
+        if (bits) p.bits = bits(name);
+        return p;
+    }
 };
+
+/// Whether `quantize_checkpoint` quantizes tensor `t` named `name`: a selected 2-D float tensor with columns.
+inline bool is_quantized_tensor(const io::tensor_info& t, const std::string& name, const selection& select) {
+    const bool floaty = t.type == io::dtype::f32 || t.type == io::dtype::f16 || t.type == io::dtype::bf16;
+    return floaty && select(name, t.shape) && t.shape[1] > 0;
+}
 
 struct tensor_report {
     std::string name;
@@ -84,11 +101,11 @@ inline quantize_report quantize_checkpoint(
     std::vector<bool> quantize(names.size());
     for (std::size_t i = 0; i < names.size(); ++i) {
         const io::tensor_info* t = ck.find(names[i]);
-        bool floaty = t->type == io::dtype::f32 || t->type == io::dtype::f16 || t->type == io::dtype::bf16;
-        quantize[i] = floaty && opt.select(names[i], t->shape) && t->shape[1] > 0;
+        quantize[i] = is_quantized_tensor(*t, names[i], opt.select);
         if (quantize[i]) {
             const std::vector<float>* s = opt.scales ? opt.scales(names[i]) : nullptr;
-            w.declare_quantized(names[i], t->shape[0], t->shape[1], opt.codec, s != nullptr, t->type);
+            w.declare_quantized(names[i], t->shape[0], t->shape[1], opt.codec_for(names[i]), s != nullptr, t->type,
+                                opt.metadata ? opt.metadata(names[i]) : io::json::object());
         } else {
             w.declare_plain(names[i], t->type, t->shape);
         }
@@ -116,11 +133,13 @@ inline quantize_report quantize_checkpoint(
                     const std::vector<float> M = opt.second_moment(names[i], r.shape[1]);
                     feedback_options fo = opt.feedback;
                     fo.threads = opt.threads;
-                    q = encode_feedback(wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr,
+                    q = encode_feedback(wf.data(), r.shape[0], r.shape[1], opt.codec_for(names[i]), s ? s->data() : nullptr,
                                         M.data(), fo, &r.proxy);
                     r.feedback = true;
                 } else {
-                    q = encode(codebook_for(opt.codec.bits), wf.data(), r.shape[0], r.shape[1], opt.codec, s ? s->data() : nullptr, on_threads{opt.threads});
+                    const params pc = opt.codec_for(names[i]);
+                    q = encode(codebook_for(pc.bits), wf.data(), r.shape[0], r.shape[1], pc, s ? s->data() : nullptr,
+                               on_threads{opt.threads});
                 }
             } catch (const error& e) {
                 throw error(e.code(), "tensor '" + names[i] + "': " + e.what());
@@ -188,8 +207,8 @@ struct awq_plan {
     std::vector<group> groups;
 };
 
-/// Searches α per group of selected weights (tools/common/awq.hpp) with the codec parameters the model will be
-/// encoded with. Weights without statistics are left unscaled. Memory: one group's weights at a time.
+/// Searches α per group of selected weights (tools/common/awq.hpp) at opt.codec (its k also under a per-tensor
+/// allocation, opt.bits, which is not consulted here). Weights without statistics are left unscaled. Memory: one group's weights at a time.
 inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, const activation_stats& stats,
                          const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {}) {
     // Statistics must describe this model: every entry names a 2-D weight of the checkpoint with as many input

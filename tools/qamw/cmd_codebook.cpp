@@ -1,5 +1,7 @@
 // tools/qamw/cmd_codebook.cpp — `qamw codebook`: the quality of a shipped codebook, measured by Monte Carlo.
 #include "commands.hpp"
+#include "baselines/polar.hpp"
+#include "baselines/scalar_lloyd.hpp"
 #include "common/codebooks.hpp"
 #include "common/metrics.hpp"
 
@@ -45,6 +47,11 @@ int run_codebook(const args& a) {
             row["checksum"] = std::string(checksum);
             row["mean_candidates"] = cb.index().mean_candidates();
             row["samples"] = static_cast<std::int64_t>(samples);
+            // the baselines at the same rate, exact distortion per coordinate on N(0, I2): polar coding of the pair
+            // (tools/baselines/polar.hpp) and scalar Lloyd-Max at k/2 bits per coordinate (even k only)
+            row["polar_ratio_to_bound"] = baselines::polar(k).mse() / std::ldexp(1.0, -k);
+            row["scalar_ratio_to_bound"] =
+                k % 2 == 0 ? tools::json_out(baselines::scalar_lloyd(k / 2).mse() / std::ldexp(1.0, -k)) : tools::json_out();
             out.push_back(row);
         } else {
             std::printf("%3d %6zu %6.1f %12.6g %10.4f %18s %11.2f\n", k, cb.size(), k / 2.0, mse, ratio, checksum,

@@ -2,18 +2,21 @@
 #include "commands.hpp"
 #include "common/output_guard.hpp"
 #include "common/quantize_model.hpp"
+#include "common/allocation_plan.hpp"
 
 #include "common/json_out.hpp"
 
 #include <qamw/pipeline.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
 namespace qamw::cli {
 
 const command_spec quantize_spec{
-    "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K | --pipeline SPEC] [--block B]\n"
+    "qamw quantize MODEL OUT [--bpw R [--allocate] --calib TOKENS [--sensitivity FILE] | --bits-per-pair K |\n"
+    "              --pipeline SPEC] [--block B]\n"
     "              [--act-stats FILE | --imatrix FILE] [--feedback [--damping L] [--feedback-alpha STEP]\n"
     "              [--feedback-refine N]] [--include RE] [--exclude RE] [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
@@ -24,8 +27,17 @@ const command_spec quantize_spec{
     "searched on 0, 0.05, ..., 1 to minimise sum_j E[x_j^2] ||W_:j - What_:j||^2 through the codec.\n"
     "With --feedback (needs --act-stats written with --second-moments), codes are chosen by error feedback under\n"
     "the input's E[x x^T] in the rotated domain and row norms are refit (tools/common/feedback.hpp); same format.\n"
-    "Prints a per-tensor table (shape, true bpw, relative MSE, SQNR, seconds) and a summary.",
-    {{"bpw", "R", "bits per weight for the codes: 3.5, 4, 5.5, ... (k = 2R; default 5.5)", number()},
+    "With --bpw R where 2R is not an integer (or with --allocate), k is chosen per tensor to minimise the predicted\n"
+    "KL divergence with the true bits per weight (codes + side information) <= R, from each tensor's sensitivity\n"
+    "measured on the --calib tokens (tools/common/sensitivity.hpp, docs/ALLOCATION.md), cached in --sensitivity FILE.\n"
+    "Prints a per-tensor table (shape, k, true bpw, relative MSE, SQNR, seconds) and a summary.",
+    {{"bpw", "R", "bits per weight: 3.5, 4, 5.5, ... gives k = 2R for every tensor; any other R in [2, 6] allocates",
+      number()},
+     {"allocate", "", "with --bpw: allocate k per tensor even when 2R is an integer"},
+     {"calib", "TOKENS", "calibration token file (int32) for the sensitivity measurement of an allocation"},
+     {"sensitivity", "FILE", "sensitivity cache: read when it exists (and matches), else measured and written"},
+     {"calib-windows", "N", "calibration windows per sensitivity measurement (default 8)", integer(1, 100000)},
+     {"ctx", "N", "tokens per calibration window (default 512)", integer(2, 1 << 20)},
      {"pipeline", "SPEC", "the codec as a spec, e.g. scale,norm,fwht:256,lm2d:11,pack (scale needs --act-stats or --imatrix)"},
      {"bits-per-pair", "K", "k directly, 4..12", integer(min_bits, max_bits)},
      {"block", "B", "Hadamard block, power of two 32..4096 (default 256)", integer(32, 4096)},
@@ -50,7 +62,25 @@ int run_quantize(const args& a) {
     if (int(a.has("bpw")) + int(a.has("bits-per-pair")) + int(a.has("pipeline")) > 1)
         throw error(errc::invalid_argument, "give one of --bpw, --bits-per-pair and --pipeline");
     const bool stats = a.has("act-stats") || a.has("imatrix");
-    if (a.has("pipeline")) {
+    const double rate = a.get_double("bpw", 5.5);
+    if (a.has("bpw") && !(rate >= 2 && rate <= 6))
+        throw error(errc::invalid_argument, "--bpw " + a.get("bpw") + ": expected a rate in [2, 6] bits per weight");
+    const bool allocate = a.has("allocate") || (a.has("bpw") && 2 * rate != std::floor(2 * rate));
+    if (a.has("allocate") && !a.has("bpw")) throw error(errc::invalid_argument, "--allocate needs --bpw R");
+    if (!allocate)
+        for (const char* o : {"calib", "sensitivity", "calib-windows", "ctx"})
+            if (a.has(o))
+                throw error(errc::invalid_argument, std::string("--") + o + " applies to an allocation (--bpw R with 2R " +
+                                                        "not an integer, or --allocate)");
+    if (allocate && !a.has("calib"))
+        throw error(errc::invalid_argument, "--bpw " + a.get("bpw") + " allocates k per tensor and needs --calib TOKENS " +
+                                                "(calibration tokens for the sensitivity measurement)");
+    if (allocate && a.has("feedback-alpha"))
+        throw error(errc::invalid_argument, "--feedback-alpha does not apply to an allocation (alpha is searched once, at k = 8)");
+    if (allocate) {
+        opt.codec.bits = 8;  // the reference k of the sensitivity measurement
+        opt.codec.block = static_cast<int>(a.get_int("block", 256));
+    } else if (a.has("pipeline")) {
         if (a.has("block")) throw error(errc::invalid_argument, "--block: the pipeline spec gives B (fwht:B)");
         const pipeline_spec spec = parse_pipeline(a.get("pipeline"));
         if (spec.scale != stats)
@@ -60,8 +90,7 @@ int run_quantize(const args& a) {
         opt.codec.bits = spec.codec.bits;
         opt.codec.block = spec.codec.block;
     } else {
-        opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11))
-                                                : tools::bits_for_bpw(a.get_double("bpw", 5.5));
+        opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11)) : tools::bits_for_bpw(rate);
         opt.codec.block = static_cast<int>(a.get_int("block", 256));
     }
     if (a.has("seed")) opt.codec.seed = a.get_u64("seed", 0);
@@ -76,6 +105,7 @@ int run_quantize(const args& a) {
     std::vector<std::string> inputs = tools::input_paths(a.positional[0]);
     for (const char* o : {"act-stats", "imatrix"})
         if (a.has(o)) tools::require_input_file(std::string("--") + o, a.get(o)), inputs.push_back(a.get(o));
+    if (allocate) tools::require_input_file("--calib", a.get("calib")), inputs.push_back(a.get("calib"));
     io::checkpoint ck = io::checkpoint::open(a.positional[0]);
     for (const auto& shard : ck.shards()) inputs.push_back(shard.path());
     const std::string& out = a.positional[1];
@@ -101,7 +131,35 @@ int run_quantize(const args& a) {
     } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine")) {
         throw error(errc::invalid_argument, "--damping, --feedback-alpha and --feedback-refine apply to --feedback only");
     }
-    if (a.has("act-stats") || a.has("imatrix")) {
+    std::optional<tools::activation_stats> st_alloc;
+    std::optional<tools::allocation_plan> plan;
+    if (allocate) {
+        if (a.has("sensitivity")) tools::check_output("--sensitivity", a.get("sensitivity"), tools::output_kind::file, inputs);
+        tools::sensitivity_options so;
+        so.codec = opt.codec;
+        so.select = opt.select;
+        so.threads = opt.threads;
+        so.n_ctx = a.get_int("ctx", 512);
+        so.windows = a.get_int("calib-windows", 8);
+        if (a.has("act-stats") || a.has("imatrix")) {
+            const std::string sp = a.has("act-stats") ? a.get("act-stats") : a.get("imatrix");
+            st_alloc = a.has("act-stats") ? tools::activation_stats::from_act_stats(sp)
+                                          : tools::activation_stats::from_imatrix(sp, ck);
+            so.stats = &*st_alloc;
+            so.stats_hash = tools::file_hash(sp);
+        }
+        std::optional<progress> bar;
+        so.progress = [&](std::size_t done, std::size_t total, const std::string& name) {
+            if (!bar) bar.emplace("sensitivity", double(total), "tensors");
+            bar->update(double(done), 0, name);
+        };
+        const std::vector<std::int32_t> calib = eval::read_tokens(a.get("calib"));
+        plan.emplace(tools::plan_allocation(a.positional[0], ck, rate, calib, tools::file_hash(a.get("calib")),
+                                            a.get("sensitivity"), so));
+        tools::apply_allocation(*plan, opt);
+        for (const auto& [key, alpha] : plan->table.alphas)  // α searched at the reference k; proxy errors not kept
+            awq.groups.push_back({key, {}, alpha, std::nan(""), std::nan("")});
+    } else if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
                                                         : tools::activation_stats::from_imatrix(a.get("imatrix"), ck);
         std::optional<progress> search;
@@ -124,9 +182,24 @@ int run_quantize(const args& a) {
         tools::json_out j = tools::json_out::object();
         j["input"] = a.positional[0];
         j["output"] = out;
-        j["bits_per_pair"] = opt.codec.bits;
+        j["bits_per_pair"] = plan ? tools::json_out() : tools::json_out(opt.codec.bits);  // null: per tensor
         j["block"] = opt.codec.block;
-        j["pipeline"] = to_string(pipeline_spec{stats, "lm2d", opt.codec});
+        j["pipeline"] = plan ? tools::json_out() : tools::json_out(to_string(pipeline_spec{stats, "lm2d", opt.codec}));
+        if (plan) {
+            tools::json_out& al = (j["allocation"] = tools::json_out::object());
+            al["budget_bpw"] = plan->rate;
+            al["planned_bpw"] = plan->result.bpw();
+            al["predicted_kld"] = plan->result.loss;
+            al["exact"] = plan->result.exact;
+            al["reference_k"] = plan->table.reference_bits;
+            al["calibration_windows"] = plan->table.windows;
+            al["sensitivity_cached"] = plan->cached;
+            al["sensitivity_seconds"] = plan->table.seconds;
+            al["sensitivity_seconds_awq"] = plan->table.seconds_awq;
+            al["sensitivity_seconds_distortion"] = plan->table.seconds_distortion;
+            al["sensitivity_seconds_forward"] = plan->table.seconds_forward;
+            al["allocation_seconds"] = plan->allocate_seconds;
+        }
         j["input_bytes"] = static_cast<std::int64_t>(rep.input_bytes);
         j["output_bytes"] = static_cast<std::int64_t>(rep.output_bytes);
         j["bpw_quantized"] = rep.bpw_quantized();
@@ -164,7 +237,14 @@ int run_quantize(const args& a) {
             for (auto d : t.shape) shape.push_back(d);
             r["quantized"] = t.quantized;
             if (t.quantized) {
+                r["bits_per_pair"] = opt.codec_for(t.name).bits;
                 r["bpw"] = t.bpw;
+                if (plan) {
+                    const tools::tensor_sensitivity& ts = plan->table.tensors[plan->index.at(t.name)];
+                    r["sensitivity"] = ts.sensitivity;
+                    r["kld_at_reference_k"] = ts.kld;
+                    r["predicted_kld"] = ts.predicted(opt.codec_for(t.name).bits);
+                }
                 r["relative_mse"] = t.rel_mse;
                 r["sqnr_db"] = tools::sqnr_db(t.rel_mse);
             }
@@ -182,21 +262,41 @@ int run_quantize(const args& a) {
         std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
-    std::printf("%-48s %13s %7s %10s %8s %8s\n", "tensor", "shape", "bpw", "rel. MSE", "SQNR dB", "seconds");
+    std::printf("%-48s %13s %3s %7s %10s %8s %8s%s\n", "tensor", "shape", "k", "bpw", "rel. MSE", "SQNR dB", "seconds",
+                plan ? "  sensitivity  predicted KLD" : "");
     for (const auto& t : rep.tensors) {
         if (!t.quantized) continue;
         std::string shape = std::to_string(t.shape[0]) + "x" + std::to_string(t.shape[1]);
-        std::printf("%-48s %13s %7.3f %10.3e %8.2f %8.2f\n", t.name.c_str(), shape.c_str(), t.bpw, t.rel_mse,
+        const int k = opt.codec_for(t.name).bits;
+        std::printf("%-48s %13s %3d %7.3f %10.3e %8.2f %8.2f", t.name.c_str(), shape.c_str(), k, t.bpw, t.rel_mse,
                     tools::sqnr_db(t.rel_mse), t.seconds);
+        if (plan) {
+            const tools::tensor_sensitivity& ts = plan->table.tensors[plan->index.at(t.name)];
+            std::printf("  %11.4g  %13.4e", ts.sensitivity, ts.predicted(k));
+        }
+        std::printf("\n");
     }
+    if (plan)
+        std::printf("\nallocation for --bpw %g: %.4f bpw planned (%s), predicted KLD %.4e (sum over tensors); sensitivity "
+                    "%s (%lld calibration windows, reference k = %d), allocation %.3f s\n",
+                    plan->rate, plan->result.bpw(), plan->result.exact ? "exact" : "Lagrangian + greedy fill",
+                    plan->result.loss,
+                    plan->cached ? ("read from " + a.get("sensitivity")).c_str()
+                                 : ("measured in " + std::to_string(plan->table.seconds) + " s").c_str(),
+                    static_cast<long long>(plan->table.windows), plan->table.reference_bits, plan->allocate_seconds);
     if (!awq.groups.empty()) {
         double plain = 0, best = 0;
         std::printf("\n%-44s %6s %14s\n", "activation-aware group", "alpha", "error ratio");
         for (const auto& g : awq.groups) {
-            std::printf("%-44s %6.2f %14.4f\n", g.key.c_str(), g.alpha, g.err_plain > 0 ? g.err_best / g.err_plain : 1.0);
+            std::printf("%-44s %6.2f %14.4f\n", g.key.c_str(), g.alpha,
+                        g.err_plain > 0 ? g.err_best / g.err_plain : plan ? std::nan("") : 1.0);
             plain += g.err_plain, best += g.err_best;
         }
-        std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
+        if (plan)
+            std::printf("alpha searched at the reference k = %d for every k (error ratios: `--bits-per-pair 8`)\n",
+                        plan->table.reference_bits);
+        else
+            std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
     }
     if (opt.second_moment) {
         double sig = 0, nn = 0, f = 0;
@@ -206,8 +306,9 @@ int run_quantize(const args& a) {
                     opt.feedback.damping, sig > 0 ? nn / sig : 0.0, sig > 0 ? f / sig : 0.0);
     }
     std::printf("\n%s -> %s\n", a.positional[0].c_str(), out.c_str());
-    std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %d, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,
-                100.0 * double(rep.output_bytes) / double(rep.input_bytes), opt.codec.bits, opt.codec.block);
+    std::printf("input %.2f MB, output %.2f MB (%.1f%%); k = %s, B = %d\n", rep.input_bytes / 1e6, rep.output_bytes / 1e6,
+                100.0 * double(rep.output_bytes) / double(rep.input_bytes),
+                plan ? "per tensor" : std::to_string(opt.codec.bits).c_str(), opt.codec.block);
     std::printf("average bpw: %.4f over quantized weights (%zu), %.4f over the whole file; wall time %.2f s on %d threads\n",
                 rep.bpw_quantized(), rep.quantized_weights, rep.bpw_file(), rep.seconds, resolve_threads(opt.threads));
     return 0;

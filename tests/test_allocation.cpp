@@ -1,0 +1,260 @@
+// Tests of bit allocation under a bits-per-weight budget (issue 15): the knapsack solvers (tools/common/allocation.hpp)
+// against brute force and the budget, the sensitivity cache file (tools/common/sensitivity.hpp) and its checks, and
+// `qamw quantize --bpw R --calib` on the vendored stories260K.
+#include <catch2/catch.hpp>
+
+#include "common/allocation.hpp"
+#include "common/sensitivity.hpp"
+#include "run_tool.hpp"
+#include "shared_data.hpp"
+#include "temp_dir.hpp"
+
+#include <qamw/container.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+#include <set>
+
+using namespace qamw;
+using namespace qamw::tools;
+
+namespace {
+
+/// The JSON object of a command's output (the progress lines on stderr come first).
+nlohmann::json json_of(const std::string& out) { return nlohmann::json::parse(out.substr(out.find('{'))); }
+
+const std::string model_dir = std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K";
+
+/// n tensors of random Llama-like shapes with the true bit costs of the codec and a loss σ · 2^(−k) · (1 + noise):
+/// distortion falls about 4× per step of k, as the codebooks' does.
+std::vector<alloc_item> synthetic(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    const std::int64_t dims[] = {64, 96, 172, 256, 512};
+    std::vector<alloc_item> items(n);
+    for (std::size_t t = 0; t < n; ++t) {
+        alloc_item& it = items[t];
+        it.name = "t" + std::to_string(t);
+        const std::int64_t rows = dims[rng() % 5], cols = dims[rng() % 5];
+        const bool scaled = rng() % 2;
+        it.weights = rows * cols;
+        const double sigma = std::ldexp(1.0, int(rng() % 12));
+        for (int k = min_bits; k <= max_bits; ++k) {
+            it.bits[std::size_t(k - min_bits)] = stored_bits(rows, cols, k, 256, scaled);
+            it.loss[std::size_t(k - min_bits)] = sigma * std::exp2(-k) * (1 + 0.3 * double(rng() % 1000) / 1000);
+        }
+    }
+    return items;
+}
+
+/// The least Σ loss over all 9^n choices with Σ bits ≤ budget.
+double brute_force(const std::vector<alloc_item>& items, std::uint64_t budget) {
+    double best = INFINITY;
+    std::vector<int> c(items.size(), 0);
+    for (;;) {
+        std::uint64_t b = 0;
+        double l = 0;
+        for (std::size_t t = 0; t < items.size(); ++t) b += items[t].bits[std::size_t(c[t])], l += items[t].loss[std::size_t(c[t])];
+        if (b <= budget) best = std::min(best, l);
+        std::size_t t = 0;
+        while (t < c.size() && ++c[t] == alloc_choices) c[t++] = 0;
+        if (t == c.size()) return best;
+    }
+}
+
+/// No single tensor can move to another k that lowers its loss and still fits the budget.
+void require_no_affordable_upgrade(const std::vector<alloc_item>& items, const allocation& a, std::uint64_t budget) {
+    for (std::size_t t = 0; t < items.size(); ++t) {
+        const std::size_t c0 = std::size_t(a.k[t] - min_bits);
+        for (std::size_t c = 0; c < std::size_t(alloc_choices); ++c) {
+            if (items[t].loss[c] >= items[t].loss[c0]) continue;
+            INFO("tensor " << t << " k " << a.k[t] << " -> " << min_bits + int(c));
+            REQUIRE(a.bits - items[t].bits[c0] + items[t].bits[c] > budget);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("allocation: exact on small cases (brute force over every choice)", "[allocation]") {
+    for (std::uint32_t seed = 1; seed <= 4; ++seed) {
+        const std::vector<alloc_item> items = synthetic(4, seed);
+        for (double rate : {2.7, 3.0, 3.85, 4.25, 5.0, 5.9}) {
+            const std::uint64_t budget = budget_bits(items, rate);
+            const allocation a = allocate_bits(items, budget);
+            INFO("seed " << seed << " rate " << rate);
+            REQUIRE(a.exact);
+            REQUIRE(a.bits <= budget);
+            REQUIRE(a.loss == Approx(brute_force(items, budget)).epsilon(1e-12));
+        }
+    }
+}
+
+TEST_CASE("allocation: meets the budget, spends it, and is deterministic", "[allocation]") {
+    const std::vector<alloc_item> items = synthetic(24, 7);
+    for (double rate : {2.5, 3.75, 3.85, 4.25, 4.8, 5.0}) {
+        const std::uint64_t budget = budget_bits(items, rate);
+        const allocation a = allocate_bits(items, budget);
+        INFO("rate " << rate);
+        REQUIRE(a.exact);
+        REQUIRE(a.bits <= budget);
+        REQUIRE(a.bpw() <= rate);
+        REQUIRE(a.bpw() > rate - 0.02);  // 24 tensors: the smallest step of one tensor is far below 0.02 bpw
+        std::set<int> ks(a.k.begin(), a.k.end());
+        REQUIRE(ks.size() > 1);           // a non-uniform rate is met by mixing k
+        require_no_affordable_upgrade(items, a, budget);
+        const allocation b = allocate_bits(items, budget);
+        REQUIRE(a.k == b.k);
+        REQUIRE(a.loss == b.loss);
+        // the Lagrangian solver (forced: no table memory) also fits, leaves nothing affordable, and is no better
+        const allocation l = allocate_bits(items, budget, 0);
+        REQUIRE_FALSE(l.exact);
+        REQUIRE(l.bits <= budget);
+        REQUIRE(l.loss >= a.loss * (1 - 1e-12));
+        require_no_affordable_upgrade(items, l, budget);
+        REQUIRE(allocate_bits(items, budget, 0).k == l.k);
+    }
+}
+
+TEST_CASE("allocation: rates outside [2, 6] and unreachable budgets are refused", "[allocation]") {
+    const std::vector<alloc_item> items = synthetic(5, 3);
+    for (double r : {1.99, 6.01, -1.0, double(NAN)}) {
+        INFO(r);
+        REQUIRE_THROWS_WITH(budget_bits(items, r), Catch::Contains("--bpw") && Catch::Contains("[2, 6]"));
+    }
+    // 2.0 bits per weight is below every tensor's cheapest rate (k = 4 plus its side information)
+    REQUIRE_THROWS_WITH(allocate_bits(items, budget_bits(items, 2.0)), Catch::Contains("smallest achievable rate"));
+    std::vector<alloc_item> bad = items;
+    bad[2].loss[3] = NAN;
+    REQUIRE_THROWS_WITH(allocate_bits(bad, budget_bits(bad, 4)), Catch::Contains("'t2'") && Catch::Contains("k = 7"));
+    REQUIRE_THROWS_WITH(allocate_bits({}, 0), Catch::Contains("no tensors"));
+}
+
+TEST_CASE("allocation: sensitivity files that are missing, malformed or measured for another run are refused",
+          "[allocation]") {
+    qamw::test::temp_dir dir("qamw_alloc");
+    const io::checkpoint ck = io::checkpoint::open(model_dir);
+    sensitivity_table s;
+    s.block = 256;
+    s.seed = 42;
+    s.calib_hash = "00000000000000aa";
+    for (const std::string& n : ck.names())
+        if (is_quantized_tensor(*ck.find(n), n, selection{})) {
+            tensor_sensitivity t;
+            t.name = n;
+            t.rows = ck.find(n)->shape[0];
+            t.cols = ck.find(n)->shape[1];
+            t.kld = 1e-3;
+            t.sensitivity = 0.5;
+            for (int c = 0; c < alloc_choices; ++c) t.distortion[std::size_t(c)] = std::exp2(-4 - c);
+            s.tensors.push_back(t);
+        }
+    const std::string path = dir / "s.json";
+    write_sensitivity(path, s);
+    const sensitivity_table r = read_sensitivity(path);
+    REQUIRE(to_json(r).dump() == to_json(s).dump());
+    check_sensitivity(r, path, ck, selection{}, s);  // the same run: accepted
+
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "missing.json"), Catch::Contains("missing.json"));
+    std::ofstream(dir / "bad.json") << "{\"format\": \"qamw-sensitivity\", \"version\": 1";
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "bad.json"), Catch::Contains("bad.json"));
+    std::ofstream(dir / "other.json") << "{\"format\": \"other\"}";
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "other.json"), Catch::Contains("other.json") && Catch::Contains("qamw-sensitivity"));
+    sensitivity_table negative = s;
+    negative.tensors[0].sensitivity = -1;
+    write_sensitivity(dir / "negative.json", negative);
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "negative.json"), Catch::Contains("negative.json") && Catch::Contains(s.tensors[0].name));
+
+    auto refused = [&](sensitivity_table expected, const std::string& rule) {
+        REQUIRE_THROWS_WITH(check_sensitivity(r, path, ck, selection{}, expected),
+                            Catch::Contains("--sensitivity " + path) && Catch::Contains(rule));
+    };
+    sensitivity_table e = s;
+    e.calib_hash = "00000000000000ab";
+    refused(e, "other calibration tokens");
+    e = s, e.stats_hash = "0000000000000001";
+    refused(e, "without --act-stats");
+    e = s, e.windows = 3;
+    refused(e, "windows");
+    e = s, e.seed = 43;
+    refused(e, "seed");
+    selection fewer;
+    fewer.exclude = ".*down_proj.*";
+    REQUIRE_THROWS_WITH(check_sensitivity(r, path, ck, fewer, s), Catch::Contains(path) && Catch::Contains("tensors"));
+}
+
+TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets the rate, same bytes on 1 and 2 threads",
+          "[allocation][cli][shared]") {
+    qamw::test::require_shared({"data/tokens/tinystories-valid.tok512.i32"});
+    using qamw::test::quote;
+    using qamw::test::run;
+    qamw::test::temp_dir dir("qamw_alloc_cli");
+    const std::string tokens = qamw::test::shared_dir + "/data/tokens/tinystories-valid.tok512.i32";
+    const std::string opts = " --calib " + quote(tokens) + " --ctx 256 --calib-windows 2 --sensitivity " +
+                             quote(dir / "s.json") + " --threads 2 --json --bpw 3.85";
+    const auto r = run("quantize " + quote(model_dir) + " " + quote(dir / "a.qamw.safetensors") + opts);
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    const nlohmann::json j = json_of(r.out);
+    const double bpw = j["bpw_quantized"].get<double>();
+    REQUIRE(bpw <= 3.85);
+    REQUIRE(bpw > 3.80);
+    REQUIRE(j["allocation"]["planned_bpw"].get<double>() == Approx(bpw).epsilon(1e-12));
+    REQUIRE_FALSE(j["allocation"]["sensitivity_cached"].get<bool>());
+
+    const container c = container::open(dir / "a.qamw.safetensors", true);
+    std::set<int> ks;
+    for (const auto& t : j["tensors"]) {
+        if (!t["quantized"].get<bool>()) continue;
+        const std::string name = t["name"];
+        const int k = int(c.meta(name).at("bits").as_int());
+        REQUIRE(k == t["bits_per_pair"].get<int>());
+        REQUIRE(c.meta(name).at("allocation").at("budget_bpw").as_double() == 3.85);
+        REQUIRE(c.meta(name).at("allocation").at("predicted_kld").as_double() ==
+                Approx(t["predicted_kld"].get<double>()).epsilon(1e-12));
+        ks.insert(k);
+    }
+    REQUIRE(ks.size() > 1);
+
+    // the cache is reused and gives the same container, byte for byte
+    const auto again = run("quantize " + quote(model_dir) + " " + quote(dir / "b.qamw.safetensors") + opts);
+    REQUIRE(again.status == 0);
+    REQUIRE(json_of(again.out)["allocation"]["sensitivity_cached"].get<bool>());
+    auto bytes = [](const std::string& p) {
+        std::ifstream f(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    REQUIRE(bytes(dir / "a.qamw.safetensors") == bytes(dir / "b.qamw.safetensors"));
+    // a fresh measurement on one thread writes the same sensitivity file and container
+    const auto one = run("quantize " + quote(model_dir) + " " + quote(dir / "t1.qamw.safetensors") + " --calib " +
+                         quote(tokens) + " --ctx 256 --calib-windows 2 --sensitivity " + quote(dir / "s1.json") +
+                         " --threads 1 --json --bpw 3.85");
+    REQUIRE(one.status == 0);
+    REQUIRE_FALSE(json_of(one.out)["allocation"]["sensitivity_cached"].get<bool>());
+    REQUIRE(bytes(dir / "s1.json") == bytes(dir / "s.json"));
+    REQUIRE(bytes(dir / "t1.qamw.safetensors") == bytes(dir / "a.qamw.safetensors"));
+
+    // inspect and eval read the mixed-k container
+    const auto ins = run("inspect " + quote(dir / "a.qamw.safetensors") + " --json");
+    REQUIRE(ins.status == 0);
+    const auto ev = run("eval " + quote(dir / "a.qamw.safetensors") + " --tokens " + quote(tokens) +
+                        " --ctx 256 --windows 2 --json");
+    INFO(ev.out);
+    REQUIRE(ev.status == 0);
+    REQUIRE(json_of(ev.out)["linear_bpw"].get<double>() == Approx(bpw).epsilon(1e-9));
+
+    // a cache measured for another run is refused, naming the file; an allocation without --calib is refused
+    const auto other = run("quantize " + quote(model_dir) + " " + quote(dir / "c.qamw.safetensors") + " --calib " +
+                           quote(tokens) + " --ctx 256 --calib-windows 3 --sensitivity " + quote(dir / "s.json") +
+                           " --bpw 4.25");
+    REQUIRE(other.status != 0);
+    REQUIRE_THAT(other.out, Catch::Contains("s.json") && Catch::Contains("windows"));
+    const auto nocalib = run("quantize " + quote(model_dir) + " " + quote(dir / "d.qamw.safetensors") + " --bpw 4.25");
+    REQUIRE(nocalib.status != 0);
+    REQUIRE_THAT(nocalib.out, Catch::Contains("--calib"));
+    const auto range = run("quantize " + quote(model_dir) + " " + quote(dir / "e.qamw.safetensors") + " --bpw 6.5 --calib " +
+                           quote(tokens));
+    REQUIRE(range.status != 0);
+    REQUIRE_THAT(range.out, Catch::Contains("--bpw") && Catch::Contains("[2, 6]"));
+}

@@ -1,0 +1,92 @@
+// tools/common/allocation_plan.hpp — `qamw quantize --bpw R` with a per-tensor k: the sensitivity table (measured on
+// calibration tokens, or read back from its cache file), the knapsack choice of k per tensor
+// (tools/common/allocation.hpp), and the quantize_options that carry it out (k, activation-aware scales of the α
+// measured with the table, and per-tensor metadata saying why each k was chosen).
+#pragma once
+
+#include "common/allocation.hpp"
+#include "common/sensitivity.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace qamw::tools {
+
+struct allocation_plan {
+    sensitivity_table table;
+    allocation result;
+    double rate = 0;               ///< the budget R in bits per weight
+    bool cached = false;           ///< the table was read from the cache file
+    double allocate_seconds = 0;   ///< wall time of the knapsack
+    std::map<std::string, int> bits;                       ///< tensor → k
+    std::map<std::string, std::vector<float>> scales;      ///< tensor → activation-aware scales (absent: none)
+    std::map<std::string, std::size_t> index;              ///< tensor → its row in table.tensors
+};
+
+/// Measures (or reads from `cache`, when it names an existing file; writes it there after measuring) the sensitivity
+/// table for `ck` at `model_path`, then allocates k per tensor for `rate` bits per weight.
+inline allocation_plan plan_allocation(const std::string& model_path, const io::checkpoint& ck, double rate,
+                                       const std::vector<std::int32_t>& calib, const std::string& calib_hash,
+                                       const std::string& cache, const sensitivity_options& so) {
+    allocation_plan plan;
+    plan.rate = rate;
+    if (!cache.empty() && std::filesystem::exists(cache)) {
+        plan.table = read_sensitivity(cache);
+        check_sensitivity(plan.table, cache, ck, so.select, sensitivity_inputs(so, calib_hash));
+        plan.cached = true;
+    } else {
+        plan.table = measure_sensitivity(model_path, calib, calib_hash, so);
+        if (!cache.empty()) write_sensitivity(cache, plan.table);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<alloc_item> items = allocation_items(plan.table);
+    plan.result = allocate_bits(items, budget_bits(items, rate));
+    plan.allocate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (std::size_t i = 0; i < items.size(); ++i) plan.bits[items[i].name] = plan.result.k[i], plan.index[items[i].name] = i;
+
+    // The scales of the α stored with the table: each group's first member's statistics, as plan_awq uses them.
+    std::map<std::string, double> alpha(plan.table.alphas.begin(), plan.table.alphas.end());
+    std::map<std::string, std::vector<float>> group_scales;
+    for (const auto& t : plan.table.tensors) {
+        if (!so.stats || !so.stats->by_weight.count(t.name)) continue;
+        const std::string key = awq_group_key(t.name);
+        auto a = alpha.find(key);
+        if (a == alpha.end()) throw error(errc::format, "--sensitivity: no awq_alpha for group '" + key + "'");
+        if (a->second <= 0) continue;
+        if (!group_scales.count(key)) group_scales[key] = awq_scales(so.stats->by_weight.at(t.name).first, a->second);
+        plan.scales[t.name] = group_scales[key];
+    }
+    for (const auto& t : plan.table.tensors)
+        if (t.scaled != bool(plan.scales.count(t.name)))
+            throw error(errc::format, "--sensitivity: tensor '" + t.name + "' is marked scaled = " +
+                                          (t.scaled ? "true" : "false") + ", which its group's awq_alpha contradicts");
+    return plan;
+}
+
+/// Makes `opt` quantize as planned: k and scales per tensor, and metadata "allocation" on each quantized tensor.
+inline void apply_allocation(const allocation_plan& plan, quantize_options& opt) {
+    opt.bits = [&plan](const std::string& name) { return plan.bits.at(name); };
+    opt.scales = [&plan](const std::string& name) -> const std::vector<float>* {
+        auto it = plan.scales.find(name);
+        return it == plan.scales.end() ? nullptr : &it->second;
+    };
+    opt.metadata = [&plan](const std::string& name) {
+        const tensor_sensitivity& t = plan.table.tensors[plan.index.at(name)];
+        const int k = plan.bits.at(name);
+        io::json a = io::json::object();
+        a.set("budget_bpw", plan.rate);
+        a.set("sensitivity", t.sensitivity);
+        a.set("kld_at_reference_k", t.kld);
+        a.set("reference_k", plan.table.reference_bits);
+        a.set("distortion", t.distortion[std::size_t(k - min_bits)]);
+        a.set("predicted_kld", t.predicted(k));
+        io::json m = io::json::object();
+        m.set("allocation", std::move(a));
+        return m;
+    };
+}
+
+}  // namespace qamw::tools
