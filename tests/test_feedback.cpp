@@ -1,6 +1,7 @@
 // Error-feedback rounding (tools/common/feedback.hpp) against a plain reference: the output-error proxy computed from
-// decoded weights, nearest rounding for Σ = I, lower loss on a correlated problem, determinism over thread counts,
-// degenerate statistics (singular, zero, indefinite), zero rows; second-moment files (tools/eval/act_stats_file.hpp).
+// decoded weights, nearest rounding for Σ = I, lower loss on a correlated problem (also in act-order), determinism
+// over thread counts, degenerate statistics (singular, zero, indefinite), zero rows; second-moment files
+// (tools/eval/act_stats_file.hpp).
 #include "common/feedback.hpp"
 #include "common/random.hpp"
 #include "eval/act_stats_file.hpp"
@@ -83,9 +84,11 @@ TEST_CASE("feedback: identity second moment gives nearest rounding", "[feedback]
     p.bits = 8;
     feedback_options o;
     o.refit_norms = false;
-    SECTION("no scales, M = I: the bytes of qamw::encode") {
+    SECTION("no scales, M = I: the bytes of qamw::encode, in either feedback order") {
         quantized_tensor q = encode_feedback(w.data(), rows, cols, p, nullptr, identity(cols).data(), o);
         CHECK(same(q, encode(w.data(), rows, cols, p)));
+        o.act_order = true;
+        CHECK(same(encode_feedback(w.data(), rows, cols, p, nullptr, identity(cols).data(), o), q));
     }
     SECTION("scales s, M = diag(s²): the bytes of qamw::encode with s") {
         const std::size_t nc = std::size_t(cols);
@@ -137,6 +140,18 @@ TEST_CASE("feedback: lower output error than nearest rounding on correlated inpu
             const double refined = proxy_loss(encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), refine, &rr), w, M);
             CHECK(refined <= ref_fb * (1 + 1e-3));  // coordinate descent only accepts moves that lower the loss
             CHECK(rr.loss_feedback == Approx(refined).epsilon(2e-3));
+            // act-order: pairs fed back in another order, codes put back in the codec's order before packing (the
+            // reference proxy from the decoded weights matches the loss computed in the permuted order)
+            feedback_options ao;
+            ao.act_order = true;
+            feedback_report ra;
+            quantized_tensor qa = encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), ao, &ra);
+            REQUIRE_NOTHROW(validate(qa));
+            const double ordered = proxy_loss(qa, w, M);
+            CHECK(ordered < 0.8 * ref_nn);
+            CHECK(ra.loss_feedback == Approx(ordered).epsilon(2e-3));
+            CHECK(ra.loss_nearest == Approx(ref_nn).epsilon(2e-3));
+            CHECK(qa.codes != q.codes);
         }
     }
 }
@@ -157,6 +172,11 @@ TEST_CASE("feedback: same bytes for every thread count and chunk split", "[feedb
         o.threads = t;
         CHECK(same(one, encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o)));
     }
+    o.act_order = true;
+    o.threads = 1;
+    one = encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o);
+    o.threads = 3;
+    CHECK(same(one, encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o)));
 }
 
 TEST_CASE("feedback: degenerate statistics and rows", "[feedback]") {

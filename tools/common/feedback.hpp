@@ -22,6 +22,9 @@
 // each pair adds its own term to the rest of the block.
 // With Σ̃ ∝ I (M = diag(s²) and n = n_pad) V is diagonal, nothing is fed back, and the codes are exactly those of
 // qamw::encode's nearest rounding.
+// Act-order (options.act_order, GPTQ's ordering by the Hessian diagonal): the pairs are fed back in descending order
+// of Σ̃_{2i,2i} + Σ̃_{2i+1,2i+1} (ties by pair index) — the same algorithm on P Σ̃ Pᵀ and P t for that pair permutation
+// P, whose codes are put back in the codec's pair order before packing, so the bitstream is unchanged.
 //
 // The norm refit. With a_i = tᵀΣ̃t, b_i = ĉᵀΣ̃t, c_i = ĉᵀΣ̃ĉ (undamped Σ̃), the loss in ρ is minimised by the
 // least-squares gain ρ_i = r̂_i · b_i / c_i (kept at r̂_i when c_i ≤ 0 or the gain is not positive and finite); the new
@@ -61,6 +64,7 @@ struct feedback_options {
     int block = 128;               ///< coordinates per lazy-update block (even, ≥ 2)
     int chunk_rows = 64;           ///< rows per work item (fixed: the result does not depend on the thread count)
     int refine_sweeps = 0;         ///< coordinate-descent sweeps over the pairs after the feedback pass (see above)
+    bool act_order = false;        ///< feed back in descending order of the pairs' diagonal of Σ̃ (see above)
     int threads = 0;               ///< worker threads (0 = all cores); the result is the same bytes for every count
 };
 
@@ -88,6 +92,33 @@ inline void fwht_double(double* x, const float* signs, std::size_t n, std::size_
                     x[j] = a + b;
                     x[j + h] = a - b;
                 }
+}
+
+/// The order in which the coordinates are fed back: pos[j] = coordinate processed j-th, pairs (2i, 2i+1) kept
+/// together. act_order: pairs by descending Σ̃_{2i,2i} + Σ̃_{2i+1,2i+1} (GPTQ's act-order; ties by pair index, so
+/// the order is deterministic), else the identity.
+inline std::vector<std::size_t> pair_order(const fb_rmatd& St, bool act_order) {
+    const std::size_t np = std::size_t(St.rows()), m = np / 2;
+    std::vector<std::size_t> pairs(m);
+    for (std::size_t i = 0; i < m; ++i) pairs[i] = i;
+    if (act_order) {
+        const auto diag = [&St](std::size_t i) {
+            return St(Eigen::Index(2 * i), Eigen::Index(2 * i)) + St(Eigen::Index(2 * i + 1), Eigen::Index(2 * i + 1));
+        };
+        std::stable_sort(pairs.begin(), pairs.end(), [&](std::size_t x, std::size_t y) { return diag(x) > diag(y); });
+    }
+    std::vector<std::size_t> pos(np);
+    for (std::size_t j = 0; j < m; ++j) pos[2 * j] = 2 * pairs[j], pos[2 * j + 1] = 2 * pairs[j] + 1;
+    return pos;
+}
+
+/// S ← P S Pᵀ with (P S Pᵀ)_{ij} = S_{pos[i], pos[j]}.
+inline void permute_symmetric(fb_rmatd& S, const std::vector<std::size_t>& pos) {
+    const std::size_t np = pos.size();
+    fb_rmatd P(S.rows(), S.cols());
+    for (std::size_t i = 0; i < np; ++i)
+        for (std::size_t j = 0; j < np; ++j) P(Eigen::Index(i), Eigen::Index(j)) = S(Eigen::Index(pos[i]), Eigen::Index(pos[j]));
+    S.swap(P);
 }
 
 }  // namespace fb_detail
@@ -144,6 +175,10 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     const double mean_diag = St.diagonal().mean();
     if (mean_diag < 0)
         throw error(errc::invalid_argument, "encode_feedback: the second-moment matrix has a negative mean diagonal");
+    // Act-order: pos[j] = the coordinate processed j-th (pairs kept together); Σ̃ and the targets are taken in that
+    // order, the codes are put back in the codec's pair order before packing.
+    const std::vector<std::size_t> pos = fb_detail::pair_order(St, opt.act_order);
+    if (opt.act_order) fb_detail::permute_symmetric(St, pos);
     fb_detail::fb_rmat Vf(N, N);  // V: upper triangular, H̃ = V Vᵀ
     {
         fb_detail::fb_rmatd Hr(N, N);  // J H̃ J
@@ -179,7 +214,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     parallel_for(chunks, opt.threads, [&](std::size_t k0, std::size_t k1) {
         fb_detail::fb_rmat T, D, Acc, C, CN, Y, G;
         std::vector<float> row(np);
-        std::vector<std::uint16_t> idx;
+        std::vector<std::uint16_t> idx, pair_codes(m);
         for (std::size_t k = k0; k < k1; ++k) {
             const std::size_t r0 = k * R, nr = std::min(R, std::size_t(rows) - r0);
             // Targets t_i exactly as qamw::encode computes them (the stored scales, ref::fwht_forward, same gain).
@@ -192,7 +227,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
                     if (!s.empty()) scale_columns(row.data(), s.data(), n);
                     ref::fwht_forward(row.data(), signs.data(), np, B, static_cast<float>(unit / rhat[i]));
                 }
-                std::copy(row.begin(), row.end(), T.data() + r * np);
+                for (std::size_t j = 0; j < np; ++j) T(Eigen::Index(r), Eigen::Index(j)) = row[pos[j]];
             }
             D.setZero(Eigen::Index(nr), Eigen::Index(np));
             Acc.resize(Eigen::Index(nr), Eigen::Index(blk));
@@ -284,8 +319,8 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
                 for (std::size_t r = 0; r < nr; ++r) {
                     ref::unpack(plain_codes_holder.codes.data() + (r0 + r) * rb, m, p.bits, pi.data());
                     for (std::size_t j = 0; j < m; ++j) {
-                        CN(Eigen::Index(r), Eigen::Index(2 * j)) = cxy[2 * pi[j]];
-                        CN(Eigen::Index(r), Eigen::Index(2 * j + 1)) = cxy[2 * pi[j] + 1];
+                        CN(Eigen::Index(r), Eigen::Index(2 * j)) = cxy[2 * pi[pos[2 * j] / 2]];
+                        CN(Eigen::Index(r), Eigen::Index(2 * j + 1)) = cxy[2 * pi[pos[2 * j] / 2] + 1];
                     }
                     bn[r0 + r] = CN.row(Eigen::Index(r)).cast<double>().dot(Y.row(Eigen::Index(r)).cast<double>());
                 }
@@ -296,7 +331,8 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
             Y.noalias() = C * Sf;
             for (std::size_t r = 0; r < nr; ++r) {
                 c[r0 + r] = C.row(Eigen::Index(r)).cast<double>().dot(Y.row(Eigen::Index(r)).cast<double>());
-                ref::pack(idx.data() + r * m, m, p.bits, q.codes.data() + (r0 + r) * rb);
+                for (std::size_t j = 0; j < m; ++j) pair_codes[pos[2 * j] / 2] = idx[r * m + j];
+                ref::pack(pair_codes.data(), m, p.bits, q.codes.data() + (r0 + r) * rb);
             }
         }
     });

@@ -16,8 +16,9 @@
 // a window's inputs of a group (n_ctx × in floats) are kept only until the end of its round of windows; then, group by
 // group in parallel, each window's Gram XᵀX is formed in f32 (Eigen rank update, one window = n_ctx rows) and added to
 // a double accumulator in window order, so the result does not depend on the thread count. Memory: the double
-// accumulators (Σ_groups in² · 8 bytes: 201 MB for house-a) + per thread one window's inputs of every layer
-// (n_ctx · Σ_groups in · 4 bytes: 12.6 MB for house-a at n_ctx 512) + one f32 Gram per worker.
+// accumulators, lower triangles only (Σ_groups in(in+1)/2 · 8 bytes: 101 MB for house-a) + per thread one window's
+// inputs of every layer (n_ctx · Σ_groups in · 4 bytes: 12.6 MB for house-a at n_ctx 512) + one f32 Gram per
+// worker; at the end each accumulator is freed as its f32 matrix (in² · 4 bytes, the same size) is formed.
 //
 // The file format: tools/eval/act_stats_file.hpp.
 #pragma once
@@ -41,14 +42,18 @@ namespace qamw::eval {
 class act_stats_collector {
 public:
     /// second_moments: also gather E[x xᵀ] per group of weights sharing an input (see the file comment).
-    explicit act_stats_collector(bool second_moments = false) : second_moments_(second_moments) {}
+    /// skip_first: positions 0 … skip_first−1 of every window run through the model but are left out of the statistics.
+    explicit act_stats_collector(bool second_moments = false, int64_t skip_first = 0)
+        : second_moments_(second_moments), skip_first_(skip_first) {}
 
     /// The observer to give observe_inputs. It records into the window bound to the calling thread (nothing when the
     /// model runs outside `collect`).
     input_observer observer() const {
-        return [sm = second_moments_](const std::string& name, const float* x, int64_t m, int64_t in) {
+        return [sm = second_moments_, skip = skip_first_](const std::string& name, const float* x, int64_t m, int64_t in) {
             window_sums* w = current_;
-            if (!w) return;
+            if (!w || m <= skip) return;
+            x += skip * in;  // collect computes every position, so row t of x is position t of the window
+            m -= skip;
             if (sm) {
                 // Keep the input once per group (q/k/v and gate/up see the same x): the first member seen.
                 const std::string key = tools::awq_group_key(name);
@@ -85,6 +90,8 @@ public:
                       int threads, const std::function<void(int64_t, int64_t)>& progress = {}) {
         const int64_t V = model.config().vocab_size;
         if (n_ctx < 1) throw error(errc::invalid_argument, "--ctx must be >= 1");
+        if (skip_first_ < 0 || skip_first_ >= n_ctx)
+            throw error(errc::invalid_argument, "--skip-first must be in [0, --ctx)");
         int64_t W = int64_t(tokens.size()) / n_ctx;
         if (max_tokens > 0) W = std::min(W, max_tokens / n_ctx);
         if (W <= 0)
@@ -141,17 +148,18 @@ public:
             out.layers.emplace_back(name, std::move(c));
         }
         for (const std::string& key : moment_order_) {
-            const moment_sums& s = moments_.at(key);
+            moment_sums& s = moments_.at(key);
             second_moment sm;
             sm.in = s.in;
             sm.tokens = s.rows;
             sm.m.resize(std::size_t(s.in * s.in));
             for (int64_t i = 0; i < s.in; ++i)
                 for (int64_t j = 0; j <= i; ++j) {
-                    const float v = float(s.lower[std::size_t(i * s.in + j)] / double(s.rows));
+                    const float v = float(s.lower[packed(i, j)] / double(s.rows));
                     sm.m[std::size_t(i * s.in + j)] = sm.m[std::size_t(j * s.in + i)] = v;
                 }
             out.moments.emplace_back(key, std::move(sm));
+            s.lower = {};  // freed group by group: the peak holds the accumulators or the f32 results, barely both
         }
         moments_.clear();
         moment_order_.clear();
@@ -198,9 +206,10 @@ private:
         }
     };
     struct moment_sums {
-        std::vector<double> lower;  ///< in × in, lower triangle used: Σ_t x_t x_tᵀ
+        std::vector<double> lower;  ///< Σ_t x_t x_tᵀ, lower triangle packed by rows (packed(i, j), j ≤ i)
         int64_t rows = 0, in = 0;
     };
+    static std::size_t packed(int64_t i, int64_t j) { return std::size_t(i * (i + 1) / 2 + j); }
 
     /// Adds the Grams of slots [0, n) to the accumulators, window order within each group, groups in parallel.
     void add_gram(const std::vector<window_sums>& slots, std::size_t n, int threads) {
@@ -209,7 +218,7 @@ private:
                 const int64_t in = slots[0].inputs.at(key).in;
                 moment_sums& m = moments_[key];
                 m.in = in;
-                m.lower.assign(std::size_t(in * in), 0.0);
+                m.lower.assign(packed(in, 0), 0.0);
                 moment_order_.push_back(key);
             }
         parallel_for(moment_order_.size(), threads, [&](std::size_t g0, std::size_t g1) {
@@ -229,7 +238,7 @@ private:
                     gram.setZero(gi.in, gi.in);
                     gram.selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
                     for (int64_t i = 0; i < m.in; ++i)
-                        for (int64_t j = 0; j <= i; ++j) m.lower[std::size_t(i * m.in + j)] += double(gram(i, j));
+                        for (int64_t j = 0; j <= i; ++j) m.lower[packed(i, j)] += double(gram(i, j));
                     m.rows += gi.rows;
                 }
             }
@@ -237,6 +246,7 @@ private:
     }
 
     bool second_moments_ = false;
+    int64_t skip_first_ = 0;
     std::unordered_map<std::string, moment_sums> moments_;
     std::vector<std::string> moment_order_;
     static inline thread_local window_sums* current_ = nullptr;
