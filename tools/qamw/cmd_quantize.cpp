@@ -15,7 +15,8 @@ namespace qamw::cli {
 const command_spec quantize_spec{
     "qamw quantize MODEL OUT [--bpw R | --bits-per-pair K | --pipeline SPEC] [--block B]\n"
     "              [--act-stats FILE | --imatrix FILE] [--feedback [--damping L] [--feedback-alpha STEP]\n"
-    "              [--feedback-refine N] [--act-order]] [--include RE] [--exclude RE] [--threads N] [--json]",
+    "              [--feedback-refine N] [--act-order] [--no-norm-refit]] [--include RE] [--exclude RE]\n"
+    "              [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
     "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
@@ -37,6 +38,7 @@ const command_spec quantize_spec{
       number()},
      {"feedback-refine", "N", "with --feedback: N coordinate-descent sweeps over the pairs afterwards (default 0)",
       integer(0, 100)},
+     {"no-norm-refit", "", "with --feedback: keep the plain row norms (no least-squares refit under E[x x^T])"},
      {"act-order", "", "with --feedback: feed back pairs by descending diagonal of the rotated E[x x^T] (default: off)"},
      {"damping", "L", "feedback damping: L * mean diagonal added to the rotated E[x x^T] (default 0.01)", number()},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
@@ -92,6 +94,7 @@ int run_quantize(const args& a) {
         opt.feedback_alpha_step = a.get_double("feedback-alpha", 0);
         opt.feedback.refine_sweeps = static_cast<int>(a.get_int("feedback-refine", 0));
         opt.feedback.act_order = a.has("act-order");
+        opt.feedback.refit_norms = !a.has("no-norm-refit");
         if (!(opt.feedback_alpha_step >= 0 && opt.feedback_alpha_step <= 1))
             throw error(errc::invalid_argument, "--feedback-alpha must be in [0, 1]");
         moments.emplace(eval::second_moment_file::open(a.get("act-stats")));
@@ -100,9 +103,10 @@ int run_quantize(const args& a) {
         opt.second_moment = [&moments](const std::string& name, std::int64_t cols) {
             return moments->load(tools::awq_group_key(name), cols);
         };
-    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine") || a.has("act-order")) {
-        throw error(errc::invalid_argument,
-                    "--damping, --feedback-alpha, --feedback-refine and --act-order apply to --feedback only");
+    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine") || a.has("act-order") ||
+               a.has("no-norm-refit")) {
+        throw error(errc::invalid_argument, "--damping, --feedback-alpha, --feedback-refine, --act-order and "
+                                            "--no-norm-refit apply to --feedback only");
     }
     if (a.has("act-stats") || a.has("imatrix")) {
         tools::activation_stats st = a.has("act-stats") ? tools::activation_stats::from_act_stats(a.get("act-stats"))
