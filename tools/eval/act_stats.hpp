@@ -42,18 +42,14 @@ namespace qamw::eval {
 class act_stats_collector {
 public:
     /// second_moments: also gather E[x xᵀ] per group of weights sharing an input (see the file comment).
-    /// skip_first: positions 0 … skip_first−1 of every window run through the model but are left out of the statistics.
-    explicit act_stats_collector(bool second_moments = false, int64_t skip_first = 0)
-        : second_moments_(second_moments), skip_first_(skip_first) {}
+    explicit act_stats_collector(bool second_moments = false) : second_moments_(second_moments) {}
 
     /// The observer to give observe_inputs. It records into the window bound to the calling thread (nothing when the
     /// model runs outside `collect`).
     input_observer observer() const {
-        return [sm = second_moments_, skip = skip_first_](const std::string& name, const float* x, int64_t m, int64_t in) {
+        return [sm = second_moments_](const std::string& name, const float* x, int64_t m, int64_t in) {
             window_sums* w = current_;
-            if (!w || m <= skip) return;
-            x += skip * in;  // collect computes every position, so row t of x is position t of the window
-            m -= skip;
+            if (!w) return;
             if (sm) {
                 // Keep the input once per group (q/k/v and gate/up see the same x): the first member seen.
                 const std::string key = tools::awq_group_key(name);
@@ -90,8 +86,6 @@ public:
                       int threads, const std::function<void(int64_t, int64_t)>& progress = {}) {
         const int64_t V = model.config().vocab_size;
         if (n_ctx < 1) throw error(errc::invalid_argument, "--ctx must be >= 1");
-        if (skip_first_ < 0 || skip_first_ >= n_ctx)
-            throw error(errc::invalid_argument, "--skip-first must be in [0, --ctx)");
         int64_t W = int64_t(tokens.size()) / n_ctx;
         if (max_tokens > 0) W = std::min(W, max_tokens / n_ctx);
         if (W <= 0)
@@ -246,7 +240,6 @@ private:
     }
 
     bool second_moments_ = false;
-    int64_t skip_first_ = 0;
     std::unordered_map<std::string, moment_sums> moments_;
     std::vector<std::string> moment_order_;
     static inline thread_local window_sums* current_ = nullptr;

@@ -14,8 +14,7 @@
 namespace qamw::cli {
 
 const command_spec stats_spec{
-    "qamw stats MODEL --tokens FILE --out STATS [--second-moments] [--ctx N] [--skip-first N] [--max-tokens N]\n"
-    "           [--threads N] [--json]",
+    "qamw stats MODEL --tokens FILE --out STATS [--second-moments] [--ctx N] [--max-tokens N] [--threads N] [--json]",
     "One f32 forward pass of MODEL (a Hugging Face LlamaForCausalLM directory, or a qamw container: then the inputs\n"
     "are those of the quantized model, for sequential calibration) over calibration tokens FILE\n"
     "(little-endian int32, windows of N tokens with BOS first), recording for the input of every linear layer the\n"
@@ -27,8 +26,6 @@ const command_spec stats_spec{
         {"out", "STATS", "output safetensors file (required)"},
         {"second-moments", "", "also gather E[x x^T] per input group (for `qamw quantize --feedback`)"},
         {"ctx", "N", "window length in tokens (default 512)", integer(1, 1 << 20)},
-        {"skip-first", "N", "leave positions 0..N-1 of every window (BOS first) out of the statistics (default 0)",
-         integer(0, 1 << 20)},
         {"max-tokens", "N", "use at most N tokens (whole windows; default: the whole file)", integer(1, INT64_MAX)},
         {"threads", "N", "worker threads, one window each at a time (default: all cores)", threads()},
         {"json", "", "print one JSON object instead of the summary"},
@@ -59,9 +56,7 @@ int run_stats(const args& a) {
     Eigen::setNbThreads(1);
 
     const auto t0 = std::chrono::steady_clock::now();
-    const int64_t skip_first = a.get_int("skip-first", 0);
-    if (skip_first >= n_ctx) throw error(errc::invalid_argument, "--skip-first must be less than --ctx");
-    eval::act_stats_collector collector(a.has("second-moments"), skip_first);
+    eval::act_stats_collector collector(a.has("second-moments"));
     eval::model_options mopt;
     mopt.observe = collector.observer();
     const eval::loaded_model loaded = eval::load_model(model_path, mopt);
@@ -90,7 +85,6 @@ int run_stats(const args& a) {
         j["tokens_file"] = tokens_path;
         j["out"] = out_path;
         j["n_ctx"] = s.n_ctx;
-        j["skip_first"] = skip_first;
         j["windows"] = s.windows;
         j["tokens"] = rows;
         j["layers"] = uint64_t(s.layers.size());
