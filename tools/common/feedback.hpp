@@ -63,8 +63,8 @@ struct feedback_options {
     bool measure_nearest = true;   ///< also compute the loss of plain nearest rounding (for the report)
     int block = 128;               ///< coordinates per lazy-update block (even, ≥ 2)
     int chunk_rows = 64;           ///< rows per work item (fixed: the result does not depend on the thread count)
-    int refine_sweeps = 0;         ///< coordinate-descent sweeps over the pairs after the feedback pass (see above)
-    bool act_order = false;        ///< feed back in descending order of the pairs' diagonal of Σ̃ (see above)
+    int refine_sweeps = 2;         ///< coordinate-descent sweeps over the pairs after the feedback pass (see above)
+    bool act_order = true;         ///< feed back in descending order of the pairs' diagonal of Σ̃ (see above)
     int threads = 0;               ///< worker threads (0 = all cores); the result is the same bytes for every count
 };
 
