@@ -112,15 +112,6 @@ inline std::vector<std::size_t> pair_order(const fb_rmatd& St, bool act_order) {
     return pos;
 }
 
-/// S ← P S Pᵀ with (P S Pᵀ)_{ij} = S_{pos[i], pos[j]}.
-inline void permute_symmetric(fb_rmatd& S, const std::vector<std::size_t>& pos) {
-    const std::size_t np = pos.size();
-    fb_rmatd P(S.rows(), S.cols());
-    for (std::size_t i = 0; i < np; ++i)
-        for (std::size_t j = 0; j < np; ++j) P(Eigen::Index(i), Eigen::Index(j)) = S(Eigen::Index(pos[i]), Eigen::Index(pos[j]));
-    S.swap(P);
-}
-
 }  // namespace fb_detail
 
 /// Σ̃ of the file comment (n_pad × n_pad, row-major double) for M (cols × cols, row-major), the stored scale values s
@@ -178,7 +169,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     // Act-order: pos[j] = the coordinate processed j-th (pairs kept together); Σ̃ and the targets are taken in that
     // order, the codes are put back in the codec's pair order before packing.
     const std::vector<std::size_t> pos = fb_detail::pair_order(St, opt.act_order);
-    if (opt.act_order) fb_detail::permute_symmetric(St, pos);
+    const auto Sp = [&St, &pos](std::size_t i, std::size_t j) { return St(Eigen::Index(pos[i]), Eigen::Index(pos[j])); };
     fb_detail::fb_rmat Vf(N, N);  // V: upper triangular, H̃ = V Vᵀ
     {
         fb_detail::fb_rmatd Hr(N, N);  // J H̃ J
@@ -186,7 +177,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
             rep.damping_abs = opt.damping * mean_diag;
             for (std::size_t i = 0; i < np; ++i)
                 for (std::size_t j = 0; j < np; ++j)
-                    Hr(Eigen::Index(i), Eigen::Index(j)) = St(Eigen::Index(np - 1 - i), Eigen::Index(np - 1 - j));
+                    Hr(Eigen::Index(i), Eigen::Index(j)) = Sp(np - 1 - i, np - 1 - j);
             Hr.diagonal().array() += rep.damping_abs;
         } else {
             rep.fallback_identity = true;
@@ -203,7 +194,9 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
                 Vf(Eigen::Index(i), Eigen::Index(j)) =
                     j < i ? 0.0f : float(L(Eigen::Index(np - 1 - i), Eigen::Index(np - 1 - j)));
     }
-    const fb_detail::fb_rmat Sf = St.cast<float>();
+    fb_detail::fb_rmat Sf(N, N);  // P Σ̃ Pᵀ in f32
+    for (std::size_t i = 0; i < np; ++i)
+        for (std::size_t j = 0; j < np; ++j) Sf(Eigen::Index(i), Eigen::Index(j)) = float(Sp(i, j));
     St.resize(0, 0);
 
     std::vector<double> a(nrows), b(nrows), c(nrows), bn(nrows), cn(nrows), rhat(nrows);
