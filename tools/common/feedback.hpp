@@ -37,9 +37,9 @@
 // Determinism and cost. Rows are processed in fixed chunks of `chunk_rows` (independent of the thread count), each by
 // one thread with single-threaded Eigen, so the bytes are the same for every thread count. Cost for rows × n: Σ̃ and
 // the Cholesky factorisation n_pad³/3 in double (n_pad² · 8 bytes each), the feedback rows · n_pad²/2 multiply-adds
-// in f32, and the
-// loss / gain products 2 · rows · n_pad² more (Σ̃ times the targets and the decoded rows; plus one for the nearest
-// rounding's loss when options.measure_nearest).
+// in f32, and the loss / gain products 2 · rows · n_pad² more (Σ̃ times the targets and the decoded rows; plus one for
+// the nearest rounding's loss when options.measure_nearest); the refinement one more rows · n_pad² product (G = D Σ̃)
+// and 2 · n_pad multiply-adds per accepted move; act-order one sort of the pairs.
 #pragma once
 
 #include <qamw/codec.hpp>
