@@ -1,7 +1,8 @@
 // Error-feedback quantization (tools/common/feedback.hpp) of one synthetic layer: the cost the issue asks for
 // (a 4096 × 11008 layer), beside plain qamw::encode of the same weights. M = FᵀF/64 + diag(0.1 … 1.1) with F a
-// 64 × cols Gaussian (correlated, full rank), weights N(0, 0.02²), k = 8, no column scales. One iteration each
-// (the feedback run takes seconds); threads = all cores. Counters: rows·cols weights per second, the proxy losses.
+// 64 × cols Gaussian (correlated, full rank), weights N(0, 0.02²), k = 8, no column scales; the default options
+// (act-order, 2 refine sweeps) beside the plain feedback pass. One iteration each (the feedback run takes seconds);
+// threads = all cores. Counters: rows·cols weights per second, the proxy losses.
 // Run: build/bench/qamw_bench --benchmark_filter=feedback
 #include "common/feedback.hpp"
 #include "common/random.hpp"
@@ -29,13 +30,16 @@ struct synthetic_layer {
     }
 };
 
+/// range(2) = 1: the defaults (act-order, 2 refine sweeps); 0: the plain feedback pass in the codec's pair order.
 void bm_feedback(benchmark::State& state) {
     synthetic_layer l(state.range(0), state.range(1));
     params p;
     p.bits = 8;
+    tools::feedback_options o;
+    if (state.range(2) == 0) o.act_order = false, o.refine_sweeps = 0;
     tools::feedback_report rep;
     for (auto _ : state) {
-        quantized_tensor q = tools::encode_feedback(l.w.data(), l.rows, l.cols, p, nullptr, l.M.data(), {}, &rep);
+        quantized_tensor q = tools::encode_feedback(l.w.data(), l.rows, l.cols, p, nullptr, l.M.data(), o, &rep);
         benchmark::DoNotOptimize(q.codes.data());
     }
     state.counters["weights/s"] = benchmark::Counter(double(l.rows * l.cols), benchmark::Counter::kIsRate);
@@ -56,5 +60,12 @@ void bm_feedback_plain_encode(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(bm_feedback)->Args({4096, 11008})->Args({1536, 512})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_feedback)
+    ->Args({4096, 11008, 1})
+    ->Args({4096, 11008, 0})
+    ->Args({1536, 512, 1})
+    ->Args({1536, 512, 0})
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 BENCHMARK(bm_feedback_plain_encode)->Args({4096, 11008})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();

@@ -9,6 +9,7 @@
 #include "common/pattern.hpp"
 #include "eval/act_stats_file.hpp"
 #include "run_tool.hpp"
+#include "shared_data.hpp"
 #include "temp_dir.hpp"
 
 #include <qamw/container.hpp>
@@ -370,6 +371,30 @@ TEST_CASE("cli: activation statistics that match no weight are refused", "[cli]"
     st.layers[0].second = c;
     qamw::eval::write_act_stats(s / "good.st", st);
     CHECK(run("quantize " + quote(m) + " " + quote(s / "q.st") + " --act-stats " + quote(s / "good.st")).status == 0);
+}
+
+TEST_CASE("cli: stats of a quantized container (sequential calibration) are those of its inputs, and feed --feedback",
+          "[cli][shared]") {
+    qamw::test::require_shared({"models/stories260K/model.safetensors", "data/tokens/tinystories-valid.tok512.i32"});
+    scratch s;
+    const std::string m = qamw::test::shared_dir + "/models/stories260K",
+                      t = quote(qamw::test::shared_dir + "/data/tokens/tinystories-valid.tok512.i32");
+    const std::string common = " --tokens " + t + " --ctx 64 --max-tokens 512 --second-moments --threads 2";
+    REQUIRE(run("stats " + quote(m) + " --out " + quote(s / "f32.st") + common).status == 0);
+    REQUIRE(run("quantize " + quote(m) + " " + quote(s / "q.st") + " --bits-per-pair 4").status == 0);
+    result r = run("stats " + quote(s / "q.st") + " --out " + quote(s / "seq.st") + common);
+    REQUIRE(r.status == 0);
+    const qamw::eval::act_stats a = qamw::eval::read_act_stats(s / "f32.st"), b = qamw::eval::read_act_stats(s / "seq.st");
+    REQUIRE(a.layers.size() == b.layers.size());
+    // layer 0's q/k/v read the (unquantized) embedding: same input; o_proj reads the quantized attention's output
+    const std::string q0 = "model.layers.0.self_attn.q_proj.weight", o0 = "model.layers.0.self_attn.o_proj.weight";
+    REQUIRE((a.find(q0) && b.find(q0) && a.find(o0) && b.find(o0)));
+    CHECK(a.find(q0)->mean_sq == b.find(q0)->mean_sq);
+    CHECK(a.find(o0)->mean_sq != b.find(o0)->mean_sq);
+    r = run("quantize " + quote(m) + " " + quote(s / "fb.st") + " --bits-per-pair 4 --act-stats " + quote(s / "seq.st") +
+            " --feedback");
+    CHECK(r.status == 0);
+    CHECK(fs::exists(s / "fb.st"));
 }
 
 TEST_CASE("io: a 50k-entry statistics file is written and read (indexed metadata, no quadratic lookups)", "[cli]") {

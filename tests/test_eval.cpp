@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -724,4 +725,46 @@ TEST_CASE("eval: activation statistics equal a direct computation and survive a 
         CHECK_THROWS_WITH(read_act_stats(path), Catch::Contains("x.weight.tokens"));
     }
     fs::remove(path);
+}
+
+TEST_CASE("eval: second moments E[x xT] per input group equal a direct computation, the same bytes for every thread "
+          "count", "[eval]") {
+    llama_config c = small_config(true, 6);
+    memory_source src = random_weights(c, 43, false);
+    act_stats_collector collector(true);
+    // direct: Σ x xᵀ in double over every window's input of each group (the first member of a group seen)
+    std::map<std::string, std::vector<double>> direct;
+    std::set<std::string> seen_in_window;
+    bool record = true;
+    input_observer direct_obs = [&](const std::string& name, const float* x, int64_t m, int64_t in) {
+        if (!record || !seen_in_window.insert(qamw::tools::awq_group_key(name)).second) return;
+        std::vector<double>& d = direct[qamw::tools::awq_group_key(name)];
+        d.resize(std::size_t(in * in));
+        for (int64_t t = 0; t < m; ++t)
+            for (int64_t i = 0; i < in; ++i)
+                for (int64_t j = 0; j < in; ++j) d[std::size_t(i * in + j)] += double(x[t * in + i]) * x[t * in + j];
+    };
+    llama_model model(c, src, observe_inputs(observe_inputs(dense_factory(src), collector.observer()), direct_obs));
+    std::vector<int32_t> tokens = random_tokens(4 * 20, int32_t(c.vocab_size), 7);
+    act_stats s1 = collector.collect(model, tokens, 20, 0, 1, [&](int64_t, int64_t) { seen_in_window.clear(); });
+    record = false;
+    act_stats s2 = collector.collect(model, tokens, 20, 0, 3);
+    REQUIRE(s1.moments.size() == std::size_t(4 * c.num_hidden_layers + 1));
+    REQUIRE(s2.moments.size() == s1.moments.size());
+    CHECK(s1.moments.front().first == "model.layers.0.self_attn.qkv");
+    CHECK(s1.moments.back().first == "model.embed_tokens.weight");
+    for (std::size_t g = 0; g < s1.moments.size(); ++g) {
+        const auto& [key, sm] = s1.moments[g];
+        CAPTURE(key);
+        CHECK(s2.moments[g].first == key);
+        CHECK(s2.moments[g].second.m == sm.m);  // bit-identical for 1 and 3 threads
+        CHECK(sm.tokens == 80);
+        const std::vector<double>& d = direct.at(key);
+        REQUIRE(sm.m.size() == d.size());
+        const auto n = std::size_t(sm.in);
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j)
+                CHECK(std::fabs(sm.m[i * n + j] - d[i * n + j] / 80) <=
+                      1e-5 * std::sqrt(d[i * n + i] * d[j * n + j]) / 80 + 1e-12);
+    }
 }

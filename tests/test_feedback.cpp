@@ -1,6 +1,7 @@
 // Error-feedback rounding (tools/common/feedback.hpp) against a plain reference: the output-error proxy computed from
-// decoded weights, nearest rounding for Σ = I, lower loss on a correlated problem, determinism over thread counts,
-// degenerate statistics (singular, zero, indefinite), zero rows; second-moment files (tools/eval/act_stats_file.hpp).
+// decoded weights, nearest rounding for Σ = I, lower loss on a correlated problem (also in act-order), determinism
+// over thread counts, degenerate statistics (singular, zero, indefinite), zero rows; second-moment files
+// (tools/eval/act_stats_file.hpp).
 #include "common/feedback.hpp"
 #include "common/random.hpp"
 #include "eval/act_stats_file.hpp"
@@ -83,9 +84,12 @@ TEST_CASE("feedback: identity second moment gives nearest rounding", "[feedback]
     p.bits = 8;
     feedback_options o;
     o.refit_norms = false;
-    SECTION("no scales, M = I: the bytes of qamw::encode") {
+    SECTION("no scales, M = I: the bytes of qamw::encode, with and without act-order and refinement") {
         quantized_tensor q = encode_feedback(w.data(), rows, cols, p, nullptr, identity(cols).data(), o);
         CHECK(same(q, encode(w.data(), rows, cols, p)));
+        o.act_order = false;
+        o.refine_sweeps = 0;
+        CHECK(same(encode_feedback(w.data(), rows, cols, p, nullptr, identity(cols).data(), o), q));
     }
     SECTION("scales s, M = diag(s²): the bytes of qamw::encode with s") {
         const std::size_t nc = std::size_t(cols);
@@ -131,12 +135,32 @@ TEST_CASE("feedback: lower output error than nearest rounding on correlated inpu
             no_refit.refit_norms = false;
             const double fb_only = proxy_loss(encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), no_refit), w, M);
             CHECK(ref_fb <= fb_only * (1 + 1e-3));  // the refit never hurts (up to f16 rounding of the norms)
-            feedback_options refine;
-            refine.refine_sweeps = 2;
-            feedback_report rr;
-            const double refined = proxy_loss(encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), refine, &rr), w, M);
-            CHECK(refined <= ref_fb * (1 + 1e-3));  // coordinate descent only accepts moves that lower the loss
-            CHECK(rr.loss_feedback == Approx(refined).epsilon(2e-3));
+            // the defaults (act-order, 2 refine sweeps) against the plain feedback pass in the codec's pair order
+            feedback_options plain_order;
+            plain_order.act_order = false;
+            plain_order.refine_sweeps = 0;
+            feedback_report rp;
+            quantized_tensor qp = encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), plain_order, &rp);
+            const double pass_only = proxy_loss(qp, w, M);
+            CHECK(pass_only < 0.8 * ref_nn);
+            CHECK(rp.loss_feedback == Approx(pass_only).epsilon(2e-3));
+            // act-order alone: pairs fed back in another order, codes put back in the codec's order before packing
+            // (the reference proxy from the decoded weights matches the loss computed in the permuted order)
+            feedback_options ao = plain_order;
+            ao.act_order = true;
+            feedback_report ra;
+            quantized_tensor qa = encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), ao, &ra);
+            REQUIRE_NOTHROW(validate(qa));
+            const double ordered = proxy_loss(qa, w, M);
+            CHECK(ordered < 0.8 * ref_nn);
+            CHECK(ra.loss_feedback == Approx(ordered).epsilon(2e-3));
+            CHECK(ra.loss_nearest == Approx(ref_nn).epsilon(2e-3));
+            CHECK(qa.codes != qp.codes);
+            // coordinate descent only accepts moves that lower the (damped) loss
+            feedback_options ao_refined = ao;
+            ao_refined.refine_sweeps = 2;
+            CHECK(ref_fb <= ordered * (1 + 1e-3));  // the defaults = ao_refined
+            CHECK(same(q, encode_feedback(w.data(), rows, cols, p, nullptr, M.data(), ao_refined)));
         }
     }
 }
@@ -157,6 +181,12 @@ TEST_CASE("feedback: same bytes for every thread count and chunk split", "[feedb
         o.threads = t;
         CHECK(same(one, encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o)));
     }
+    o.act_order = false;  // the plain pass in the codec's order too
+    o.refine_sweeps = 0;
+    o.threads = 1;
+    one = encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o);
+    o.threads = 3;
+    CHECK(same(one, encode_feedback(w.data(), rows, cols, p, s.data(), M.data(), o)));
 }
 
 TEST_CASE("feedback: degenerate statistics and rows", "[feedback]") {

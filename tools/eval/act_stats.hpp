@@ -16,8 +16,9 @@
 // a window's inputs of a group (n_ctx × in floats) are kept only until the end of its round of windows; then, group by
 // group in parallel, each window's Gram XᵀX is formed in f32 (Eigen rank update, one window = n_ctx rows) and added to
 // a double accumulator in window order, so the result does not depend on the thread count. Memory: the double
-// accumulators (Σ_groups in² · 8 bytes: 201 MB for house-a) + per thread one window's inputs of every layer
-// (n_ctx · Σ_groups in · 4 bytes: 12.6 MB for house-a at n_ctx 512) + one f32 Gram per worker.
+// accumulators, lower triangles only (Σ_groups in(in+1)/2 · 8 bytes: 101 MB for house-a) + per thread one window's
+// inputs of every layer (n_ctx · Σ_groups in · 4 bytes: 12.6 MB for house-a at n_ctx 512) + one f32 Gram per
+// worker; at the end each accumulator is freed as its f32 matrix (in² · 4 bytes, the same size) is formed.
 //
 // The file format: tools/eval/act_stats_file.hpp.
 #pragma once
@@ -141,17 +142,18 @@ public:
             out.layers.emplace_back(name, std::move(c));
         }
         for (const std::string& key : moment_order_) {
-            const moment_sums& s = moments_.at(key);
+            moment_sums& s = moments_.at(key);
             second_moment sm;
             sm.in = s.in;
             sm.tokens = s.rows;
             sm.m.resize(std::size_t(s.in * s.in));
             for (int64_t i = 0; i < s.in; ++i)
                 for (int64_t j = 0; j <= i; ++j) {
-                    const float v = float(s.lower[std::size_t(i * s.in + j)] / double(s.rows));
+                    const float v = float(s.lower[packed(i, j)] / double(s.rows));
                     sm.m[std::size_t(i * s.in + j)] = sm.m[std::size_t(j * s.in + i)] = v;
                 }
             out.moments.emplace_back(key, std::move(sm));
+            s.lower = {};  // freed group by group: the peak holds the accumulators or the f32 results, barely both
         }
         moments_.clear();
         moment_order_.clear();
@@ -198,9 +200,10 @@ private:
         }
     };
     struct moment_sums {
-        std::vector<double> lower;  ///< in × in, lower triangle used: Σ_t x_t x_tᵀ
+        std::vector<double> lower;  ///< Σ_t x_t x_tᵀ, lower triangle packed by rows (packed(i, j), j ≤ i)
         int64_t rows = 0, in = 0;
     };
+    static std::size_t packed(int64_t i, int64_t j) { return std::size_t(i * (i + 1) / 2 + j); }
 
     /// Adds the Grams of slots [0, n) to the accumulators, window order within each group, groups in parallel.
     void add_gram(const std::vector<window_sums>& slots, std::size_t n, int threads) {
@@ -209,7 +212,7 @@ private:
                 const int64_t in = slots[0].inputs.at(key).in;
                 moment_sums& m = moments_[key];
                 m.in = in;
-                m.lower.assign(std::size_t(in * in), 0.0);
+                m.lower.assign(packed(in, 0), 0.0);
                 moment_order_.push_back(key);
             }
         parallel_for(moment_order_.size(), threads, [&](std::size_t g0, std::size_t g1) {
@@ -229,7 +232,7 @@ private:
                     gram.setZero(gi.in, gi.in);
                     gram.selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
                     for (int64_t i = 0; i < m.in; ++i)
-                        for (int64_t j = 0; j <= i; ++j) m.lower[std::size_t(i * m.in + j)] += double(gram(i, j));
+                        for (int64_t j = 0; j <= i; ++j) m.lower[packed(i, j)] += double(gram(i, j));
                     m.rows += gi.rows;
                 }
             }

@@ -59,6 +59,7 @@ struct model_options {
     int threads = 0;           ///< for fake quantization
     const kernel_table* kernels = nullptr;  ///< the fused kernels' instruction set (nullptr: select_kernels())
     bool integer = false;      ///< container: the products on the integer-domain kernels (tools::matmul)
+    input_observer observe;    ///< when set, sees every linear's input (observe_inputs; `qamw stats`)
 };
 
 /// A loaded model and what its linear weights cost.
@@ -100,7 +101,7 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
             if (opt.dequantized) return std::make_unique<dense_linear>(decode(q, serial{}, kernels), q.rows, q.cols());
             return std::make_unique<qamw_linear>(q, kernels, opt.integer);
         };
-        out.model = std::make_unique<llama_model>(cfg, src, factory);
+        out.model = std::make_unique<llama_model>(cfg, src, opt.observe ? observe_inputs(factory, opt.observe) : factory);
         out.kind = opt.dequantized ? "qamw (dequantized to f32)"
                    : opt.integer   ? "qamw (fused integer kernels)"
                                    : "qamw (fused kernels)";
@@ -125,7 +126,7 @@ inline loaded_model load_model(const std::string& path, const model_options& opt
         };
         out.kind = "fake-quant " + baselines::to_string(spec);
     }
-    out.model = std::make_unique<llama_model>(m.config, src, factory);
+    out.model = std::make_unique<llama_model>(m.config, src, opt.observe ? observe_inputs(factory, opt.observe) : factory);
     return out;
 }
 

@@ -18,7 +18,8 @@ const command_spec quantize_spec{
     "qamw quantize MODEL OUT [--bpw R [--allocate] --calib TOKENS [--sensitivity FILE] | --bits-per-pair K |\n"
     "              --pipeline SPEC] [--block B]\n"
     "              [--act-stats FILE | --imatrix FILE] [--feedback [--damping L] [--feedback-alpha STEP]\n"
-    "              [--feedback-refine N]] [--include RE] [--exclude RE] [--threads N] [--json]",
+    "              [--feedback-refine N] [--no-act-order] [--no-norm-refit]] [--include RE] [--exclude RE]\n"
+    "              [--threads N] [--json]",
     "Quantizes every 2-D linear weight of MODEL (a checkpoint directory, a .safetensors file or a sharded index; by\n"
     "default all *.weight matrices except embeddings and lm_head) and copies every other tensor unchanged into the\n"
     "container OUT (written to a temporary file, renamed on success). config.json and tokenizer files are embedded.\n"
@@ -47,8 +48,10 @@ const command_spec quantize_spec{
      {"feedback", "", "error-feedback rounding under E[x x^T] from --act-stats (qamw stats --second-moments)"},
      {"feedback-alpha", "STEP", "with --feedback: search alpha on 0, STEP, ..., 1 by the feedback loss (default: off)",
       number()},
-     {"feedback-refine", "N", "with --feedback: N coordinate-descent sweeps over the pairs afterwards (default 0)",
+     {"feedback-refine", "N", "with --feedback: N coordinate-descent sweeps over the pairs afterwards (default 2)",
       integer(0, 100)},
+     {"no-norm-refit", "", "with --feedback: keep the plain row norms (no least-squares refit under E[x x^T])"},
+     {"no-act-order", "", "with --feedback: feed back pairs in the codec's order (default: by descending diagonal)"},
      {"damping", "L", "feedback damping: L * mean diagonal added to the rotated E[x x^T] (default 0.01)", number()},
      {"include", "RE", "also quantize 2-D tensors whose name matches RE (e.g. 'lm_head.weight')"},
      {"exclude", "RE", "never quantize tensors whose name matches RE"},
@@ -119,7 +122,9 @@ int run_quantize(const args& a) {
         if (!(opt.feedback.damping >= 0 && opt.feedback.damping <= 10))
             throw error(errc::invalid_argument, "--damping must be in [0, 10]");
         opt.feedback_alpha_step = a.get_double("feedback-alpha", 0);
-        opt.feedback.refine_sweeps = static_cast<int>(a.get_int("feedback-refine", 0));
+        opt.feedback.refine_sweeps = static_cast<int>(a.get_int("feedback-refine", opt.feedback.refine_sweeps));
+        opt.feedback.act_order = !a.has("no-act-order");
+        opt.feedback.refit_norms = !a.has("no-norm-refit");
         if (!(opt.feedback_alpha_step >= 0 && opt.feedback_alpha_step <= 1))
             throw error(errc::invalid_argument, "--feedback-alpha must be in [0, 1]");
         moments.emplace(eval::second_moment_file::open(a.get("act-stats")));
@@ -128,8 +133,10 @@ int run_quantize(const args& a) {
         opt.second_moment = [&moments](const std::string& name, std::int64_t cols) {
             return moments->load(tools::awq_group_key(name), cols);
         };
-    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine")) {
-        throw error(errc::invalid_argument, "--damping, --feedback-alpha and --feedback-refine apply to --feedback only");
+    } else if (a.has("damping") || a.has("feedback-alpha") || a.has("feedback-refine") || a.has("no-act-order") ||
+               a.has("no-norm-refit")) {
+        throw error(errc::invalid_argument, "--damping, --feedback-alpha, --feedback-refine, --no-act-order and "
+                                            "--no-norm-refit apply to --feedback only");
     }
     std::optional<tools::activation_stats> st_alloc;
     std::optional<tools::allocation_plan> plan;
@@ -217,6 +224,7 @@ int run_quantize(const args& a) {
             fb["block"] = opt.feedback.block;
             fb["alpha_search_step"] = opt.feedback_alpha_step;
             fb["refine_sweeps"] = opt.feedback.refine_sweeps;
+            fb["act_order"] = opt.feedback.act_order;
             fb["proxy_relative_nearest"] = sig > 0 ? nn / sig : 0.0;
             fb["proxy_relative_feedback"] = sig > 0 ? f / sig : 0.0;
         }

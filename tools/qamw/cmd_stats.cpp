@@ -4,6 +4,7 @@
 #include "common/output_guard.hpp"
 
 #include <eval/act_stats.hpp>
+#include <eval/model_loader.hpp>
 #include <eval/perplexity.hpp>
 #include "common/json_out.hpp"
 
@@ -14,7 +15,8 @@ namespace qamw::cli {
 
 const command_spec stats_spec{
     "qamw stats MODEL --tokens FILE --out STATS [--second-moments] [--ctx N] [--max-tokens N] [--threads N] [--json]",
-    "One f32 forward pass of MODEL (a Hugging Face LlamaForCausalLM directory) over calibration tokens FILE\n"
+    "One f32 forward pass of MODEL (a Hugging Face LlamaForCausalLM directory, or a qamw container: then the inputs\n"
+    "are those of the quantized model, for sequential calibration) over calibration tokens FILE\n"
     "(little-endian int32, windows of N tokens with BOS first), recording for the input of every linear layer the\n"
     "per-channel mean |x| and mean x^2. STATS is a safetensors file: <weight>.mean_abs and <weight>.mean_sq, F32\n"
     "[in_features], metadata <weight>.tokens and format=qamw-act-stats. Use calibration text, never evaluation text.\n"
@@ -54,10 +56,11 @@ int run_stats(const args& a) {
     Eigen::setNbThreads(1);
 
     const auto t0 = std::chrono::steady_clock::now();
-    eval::llama_checkpoint ck = eval::llama_checkpoint::open(model_path);
-    eval::checkpoint_source src(ck.ckpt);
     eval::act_stats_collector collector(a.has("second-moments"));
-    eval::llama_model model(ck.config, src, eval::observe_inputs(eval::dense_factory(src), collector.observer()));
+    eval::model_options mopt;
+    mopt.observe = collector.observer();
+    const eval::loaded_model loaded = eval::load_model(model_path, mopt);
+    const eval::llama_model& model = *loaded.model;
     const std::vector<int32_t> tokens = eval::read_tokens(tokens_path);
     const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -92,7 +95,7 @@ int run_stats(const args& a) {
         std::printf("%s\n", tools::dump_json(j).c_str());
         return 0;
     }
-    std::printf("model      %s (%lld layers)\n", model_path.c_str(), (long long)ck.config.num_hidden_layers);
+    std::printf("model      %s (%lld layers)\n", model_path.c_str(), (long long)model.config().num_hidden_layers);
     std::printf("tokens     %s: %lld windows of %lld = %lld tokens\n", tokens_path.c_str(), (long long)s.windows,
                 (long long)s.n_ctx, (long long)rows);
     std::printf("recorded   %zu linear inputs in %.1f s (%.0f tokens/s)\n", s.layers.size(), seconds,
