@@ -1,6 +1,7 @@
 // qamw/kernels/int_format.hpp — the integer-domain operands of the fused product: the quantized activation formats,
 // the integer codebook tables derived from the shipped float tables, and the scalar reference of every integer kernel
-// (kernels/int_product.hpp holds the SIMD kernels; kernels/int_gemv.hpp the driver).
+// (kernels/int_product.hpp holds the SIMD kernels; qamw/engine.hpp the driver: quantize_activation, int_dot_rows,
+// int_gemm_rows).
 //
 // Math. The fused GEMV computes ⟨ĉ, x̃⟩ = Σ_p ⟨c(code_p), (x̃[2p], x̃[2p+1])⟩ (qamw/engine.hpp). The integer paths
 // replace both operands by integers with float scales and sum exactly in int32:
@@ -23,15 +24,19 @@
 // Σ_b d_b · Σ_p |terms|).
 //
 // Rounding is round-half-away-from-zero of a double product (std::lround), so tables and activations are bit-identical
-// on every ISA and compiler.
+// on every ISA and compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
+// no integer image, where the f32 path would carry it into the products.
 #pragma once
 
+#include <qamw/error.hpp>
 #include <qamw/stages/packer.hpp>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace qamw {
 
@@ -91,14 +96,25 @@ inline void make_int_codebook(const float* table2, int k, int_codebook& cb) {
 }
 
 namespace detail {
-inline float absmax(const float* v, std::size_t n) {
+/// max |v[i]| over i < n; throws errc::non_finite naming x̃[first + i] for the first NaN or Inf.
+inline float finite_absmax(const float* v, std::size_t n, std::size_t first) {
     float m = 0;
-    for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
+    bool finite = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float a = std::fabs(v[i]);
+        m = std::max(m, a);
+        finite &= a <= FLT_MAX;  // false for NaN and Inf
+    }
+    if (!finite)
+        for (std::size_t i = 0; i < n; ++i)
+            if (!(std::fabs(v[i]) <= FLT_MAX))
+                throw error(errc::non_finite, "integer path: rotated activation xt[" + std::to_string(first + i) + "] is " +
+                                                  (std::isnan(v[i]) ? "NaN" : "Inf") + " (the activation must be finite)");
     return m;
 }
 }  // namespace detail
 
-/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0) into q8a_blocks(pairs) blocks. Returns the bias
+/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks. Returns the bias
 /// 128 · Σ_b d_b · Σ_{p ∈ b} (x_p + y_p) that the offset-unsigned codewords of int_codebook::ux8 / uy8 add to a row's
 /// sum (the kernels subtract it).
 inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
@@ -113,7 +129,7 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
                 std::fill(blk.y + j * 16, blk.y + j * 16 + 16, std::int8_t{0});
                 continue;
             }
-            const float m = detail::absmax(xt + 2 * p0, 32);
+            const float m = detail::finite_absmax(xt + 2 * p0, 32, 2 * p0);
             const double inv = m > 0 ? 127.0 / m : 0.0;
             blk.d[j] = static_cast<float>(m / 127.0);
             long s = 0;
@@ -128,11 +144,11 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
     return static_cast<float>(bias);
 }
 
-/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0) into q16a_blocks(pairs) blocks.
+/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q16a_blocks(pairs) blocks.
 inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
         const float* v = xt + 32 * b;
-        const float m = detail::absmax(v, 32);
+        const float m = detail::finite_absmax(v, 32, 32 * b);
         const double inv = m > 0 ? 4095.0 / m : 0.0;
         out[b].d = static_cast<float>(m / 4095.0);
         for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(std::lround(double(v[i]) * inv));

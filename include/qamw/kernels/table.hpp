@@ -120,6 +120,14 @@ struct kernel_table {
                          const int_codebook& cb, const block_q16a* a, float* y);
 };
 
+/// Whether the kernel set runs k-bit codes on the integer q8 path (int8 codewords and activations; else q16): k ≤ 8 and
+/// the set has a q8 kernel (simd_kernels<Arch>::has_q8, ref_kernels; a kernel_table's non-null dot_rows_q8).
+template <class K>
+constexpr bool int_uses_q8(const K&, int k) {
+    return k <= 8 && K::has_q8;
+}
+inline bool int_uses_q8(const kernel_table& t, int k) { return k <= 8 && t.dot_rows_q8 != nullptr; }
+
 /// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
 template <class K>
 constexpr kernel_table make_kernel_table() {
