@@ -131,9 +131,12 @@ int qamw_int_dot_rows(const qamw_tensor* t, const void* act, int64_t r0, int64_t
     return guarded(nullptr, 0, [&] { qamw::int_dot_rows(t->t, act, r0, r1, y, *t->k); });
 }
 
-int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy) {
-    if (!in_range(t, r0, r1) || (m && !acts)) return QAMW_INVALID_ARGUMENT;
-    return guarded(nullptr, 0, [&] { qamw::int_gemm_rows(t->t, acts, m, r0, r1, y, ldy, *t->k); });
+size_t qamw_tensor_int_gemm_scratch_words(const qamw_tensor* t) { return t->t.int_gemm_scratch_words(); }
+
+int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy,
+                       int32_t* scratch) {
+    if (!in_range(t, r0, r1) || (m && (!acts || !scratch))) return QAMW_INVALID_ARGUMENT;
+    return guarded(nullptr, 0, [&] { qamw::int_gemm_rows(t->t, acts, m, r0, r1, y, ldy, scratch, *t->k); });
 }
 
 const qamw_type_traits* qamw_get_type_traits(void) {

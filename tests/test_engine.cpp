@@ -145,12 +145,13 @@ TEST_CASE("engine integer path: row ranges, batches and kernel forms give the sa
             std::vector<std::uint8_t> act(m * ab);
             for (std::size_t b = 0; b < m; ++b) quantize_activation(t, xt.data() + b * np, act.data() + b * ab, k);
             std::vector<float> y(m * rows), ys(m * rows, -1), Y(m * rows), Ys(m * rows, -1);
+            std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
             for (std::size_t b = 0; b < m; ++b) int_dot_rows(t, act.data() + b * ab, 0, rows, y.data() + b * rows, k);
-            int_gemm_rows(t, act.data(), m, 0, rows, Y.data(), rows, k);
+            int_gemm_rows(t, act.data(), m, 0, rows, Y.data(), rows, scratch.data(), k);
             for (int r0 = 0; r0 < rows;) {  // uneven ranges, including single rows
                 const int r1 = std::min(rows, r0 + 1 + r0 % 7);
                 for (std::size_t b = 0; b < m; ++b) int_dot_rows(t, act.data() + b * ab, r0, r1, ys.data() + b * rows + r0, k);
-                int_gemm_rows(t, act.data(), m, r0, r1, Ys.data() + r0, rows, k);
+                int_gemm_rows(t, act.data(), m, r0, r1, Ys.data() + r0, rows, scratch.data(), k);
                 r0 = r1;
             }
             CHECK(std::memcmp(y.data(), ys.data(), 4 * y.size()) == 0);
@@ -158,8 +159,8 @@ TEST_CASE("engine integer path: row ranges, batches and kernel forms give the sa
             CHECK(std::memcmp(Y.data(), Ys.data(), 4 * Y.size()) == 0);
             // the inlinable form of the same ISA (ref_kernels for scalar, native_kernels for the compiler's -march)
             std::vector<float> z(m * rows, -1);
-            if (id == isa::scalar) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, ref_kernels{});
-            else if (id == native_kernels::id) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, native_kernels{});
+            if (id == isa::scalar) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, scratch.data(), ref_kernels{});
+            else if (id == native_kernels::id) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, scratch.data(), native_kernels{});
             else continue;
             CHECK(std::memcmp(z.data(), Y.data(), 4 * z.size()) == 0);
         }
@@ -183,7 +184,9 @@ TEST_CASE("engine integer path: misuse and non-finite activations are refused", 
     CHECK_THROWS_WITH(int_dot_rows(other, act, 0, 5, y.data(), ref_kernels{}), Catch::Contains("48 pairs"));
     // the second of two activations is not one
     std::memset(act + t.int_activation_bytes(), 0, t.int_activation_bytes());
-    CHECK_THROWS_WITH(int_gemm_rows(t, act, 2, 0, 5, y.data(), 5, ref_kernels{}), Catch::Contains("quantize_activation"));
+    std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
+    CHECK_THROWS_WITH(int_gemm_rows(t, act, 2, 0, 5, y.data(), 5, scratch.data(), ref_kernels{}),
+                      Catch::Contains("quantize_activation"));
     // a q8 activation read by a kernel set that runs k = 8 on q16
     const kernel_table* no_q8 = nullptr;
     for (isa id : available_isas())

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 using namespace qamw;
@@ -131,6 +132,16 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                     } else {
                         ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
                         t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), got.data());
+                        // the batched product's form: words looked up once (exactly the reference's), the same bits
+                        std::vector<std::int32_t> words(rows * pairs), ref_words(rows * pairs);
+                        for (std::size_t i = 0; i < rows; ++i) {
+                            t.lookup_q16(o.codes.data() + i * rb, pairs, k, *cb, words.data() + i * pairs);
+                            ref::lookup_q16(o.codes.data() + i * rb, pairs, k, *cb, ref_words.data() + i * pairs);
+                        }
+                        REQUIRE(words == ref_words);
+                        std::vector<float> from_words(rows);
+                        t.dot_words_q16(words.data(), pairs, rows, pairs, *cb, a16.data(), from_words.data());
+                        REQUIRE(std::memcmp(from_words.data(), got.data(), 4 * rows) == 0);
                     }
                     for (std::size_t i = 0; i < rows; ++i) {
                         const std::uint8_t* c = o.codes.data() + i * rb;
@@ -186,13 +197,14 @@ TEST_CASE("engine integer path: GEMV and GEMM against the f32 fused GEMV, every 
                 const kernel_table& kt = *kernels_for(id);
                 std::vector<float> xt(m * np), want(m * rows), got(m * rows), gm(m * rows);
                 std::vector<std::uint8_t> act(m * ab);
+                std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
                 for (std::size_t b = 0; b < m; ++b) {
                     rotate(t, x.data() + b * cols, xt.data() + b * np, kt);
                     dot_rows(t, xt.data() + b * np, 0, rows, want.data() + b * rows, kt);
                     quantize_activation(t, xt.data() + b * np, act.data() + b * ab, kt);
                     int_dot_rows(t, act.data() + b * ab, 0, rows, got.data() + b * rows, kt);
                 }
-                int_gemm_rows(t, act.data(), m, 0, rows, gm.data(), std::size_t(rows), kt);
+                int_gemm_rows(t, act.data(), m, 0, rows, gm.data(), std::size_t(rows), scratch.data(), kt);
                 double e = 0, s = 0;
                 for (std::size_t i = 0; i < want.size(); ++i) {
                     e += (got[i] - want[i]) * double(got[i] - want[i]), s += double(want[i]) * want[i];

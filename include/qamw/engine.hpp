@@ -32,8 +32,12 @@
 //       of codes, ≈ 8/128 (k ≤ 7) or 12/128 (k = 8) instructions. Measured cost on house-a heldout KLD: within 1 % of
 //       the f32 path at k = 7, 8.
 //   q16 every other case: int16 (x, y) codewords, one 32-bit table entry per code (scalar loads), int16 activations,
-//       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 2
-//       instructions. Within 0.02 % of the f32 path's KLD at k = 9, 11.
+//       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3
+//       instructions (counted in the compiled loop at k = 11). Within 0.02 % of the f32 path's KLD at k = 9, 11.
+// Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
+// the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
+// entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
+// columns) and every activation then reads them with plain vector loads: ≈ 0.3 instructions per weight and activation.
 // Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
 // (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
@@ -142,6 +146,8 @@ public:
     }
     /// Scratch bytes of one quantized activation row (quantize_activation).
     std::size_t int_activation_bytes() const { return qamw::int_activation_bytes(pairs()); }
+    /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries.
+    std::size_t int_gemm_scratch_words() const { return int_gemm_tile_rows * pairs(); }
 
     /// Throws errc::invalid_argument unless 0 ≤ r0 ≤ r1 ≤ rows.
     void check_rows(std::int64_t r0, std::int64_t r1) const {
@@ -253,6 +259,11 @@ inline const int_activation_header& checked_activation(const prepared_tensor& t,
     return h;
 }
 
+/// y[i − i0] *= r̂_i for rows [i0, i1).
+inline void scale_by_norms(const prepared_tensor& t, std::size_t i0, std::size_t i1, float* y) {
+    for (std::size_t i = i0; i < i1; ++i) y[i - i0] *= t.norm(i);
+}
+
 /// y[i − i0] = r̂_i · ⟨ĉ_i, x̃⟩ on the integer path for rows [i0, i1), one kernel call per contiguous run of rows.
 template <class K>
 void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act, bool q8, std::size_t i0,
@@ -270,7 +281,7 @@ void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act,
                            y + (i - i0));
         i = e;
     }
-    for (std::size_t i = i0; i < i1; ++i) y[i - i0] *= t.norm(i);
+    scale_by_norms(t, i0, i1, y);
 }
 
 }  // namespace detail
@@ -302,22 +313,32 @@ void int_dot_rows(const prepared_tensor& t, const void* act, std::int64_t r0, st
 }
 
 /// y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows i in [r0, r1) and m quantized activations, the b-th at
-/// acts + b·t.int_activation_bytes() (quantize_activation with the same kernel set). Tiled: each tile of
-/// int_gemm_tile_rows rows' codes is read from memory once and reused from cache for all m activations. Every y equals
-/// int_dot_rows' bit for bit.
+/// acts + b·t.int_activation_bytes() (quantize_activation with the same kernel set); scratch: int_gemm_scratch_words()
+/// int32. Tiled: each tile of int_gemm_tile_rows rows' codes is read from memory once and reused for all m activations
+/// (q16: its table entries looked up once into scratch). Every y equals int_dot_rows' bit for bit.
 template <class K = native_kernels>
 void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, std::int64_t r0, std::int64_t r1,
-                   float* y, std::size_t ldy, const K& k = {}) {
+                   float* y, std::size_t ldy, std::int32_t* scratch, const K& k = {}) {
     t.check_rows(r0, r1);
     const int_codebook& cb = t.int_table();
     const bool q8 = int_uses_q8(k, t.bits());
-    const std::size_t ab = t.int_activation_bytes();
+    const std::size_t ab = t.int_activation_bytes(), pairs = t.pairs();
     const auto* a = static_cast<const unsigned char*>(acts);
     for (std::size_t b = 0; b < m; ++b) detail::checked_activation(t, a + b * ab, q8);
     const std::size_t first = static_cast<std::size_t>(r0), last = static_cast<std::size_t>(r1);
     for (std::size_t i0 = first; i0 < last; i0 += int_gemm_tile_rows) {
         const std::size_t i1 = std::min(last, i0 + int_gemm_tile_rows);
-        for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, q8, i0, i1, y + b * ldy + (i0 - first), k);
+        if (q8 || m == 1) {
+            for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, q8, i0, i1, y + b * ldy + (i0 - first), k);
+            continue;
+        }
+        for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, scratch + (i - i0) * pairs);
+        for (std::size_t b = 0; b < m; ++b) {
+            float* yb = y + b * ldy + (i0 - first);
+            const auto* blocks = reinterpret_cast<const block_q16a*>(a + b * ab + int_activation_header_bytes);
+            k.dot_words_q16(scratch, pairs, i1 - i0, pairs, cb, blocks, yb);
+            detail::scale_by_norms(t, i0, i1, yb);
+        }
     }
 }
 

@@ -74,9 +74,11 @@ size_t qamw_tensor_int_activation_bytes(const qamw_tensor* t);
 int qamw_quantize_activation(const qamw_tensor* t, const float* xt, void* act);
 /* y[i − r0] ≈ (Ŵ x)_i for rows [r0, r1), act = qamw_quantize_activation(x̃). */
 int qamw_int_dot_rows(const qamw_tensor* t, const void* act, int64_t r0, int64_t r1, float* y);
+size_t qamw_tensor_int_gemm_scratch_words(const qamw_tensor* t);
 /* y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows [r0, r1) and m quantized activations, qamw_tensor_int_activation_bytes apart
- * from acts; every value equals qamw_int_dot_rows' bit for bit. */
-int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy);
+ * from acts; scratch: qamw_tensor_int_gemm_scratch_words int32. Every value equals qamw_int_dot_rows' bit for bit. */
+int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy,
+                       int32_t* scratch);
 
 /* The format's operations, as an engine registers a weight type. */
 typedef struct qamw_type_traits {

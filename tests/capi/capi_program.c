@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
             size_t np;
             float *x, *xt, *y, *scratch;
             unsigned char* act;
+            int32_t* words;
             size_t ab;
             if (qamw_tensor_prepare(c, qamw_container_tensor_name(c, i), &t, err, sizeof err) != QAMW_OK)
                 return fail(qamw_container_tensor_name(c, i), err);
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
             scratch = malloc(sizeof(float) * qamw_tensor_gemm_scratch_floats(t));
             ab = qamw_tensor_int_activation_bytes(t);
             act = malloc(m * ab);
-            if (!x || !xt || !y || !scratch || !act) return fail("malloc", "out of memory");
+            words = malloc(sizeof(int32_t) * qamw_tensor_int_gemm_scratch_words(t));
+            if (!x || !xt || !y || !scratch || !act || !words) return fail("malloc", "out of memory");
             for (b = 0; b < m; ++b)
                 for (j = 0; j < (size_t)cols; ++j) x[b * (size_t)cols + j] = (float)sin((double)(j + b));
             for (b = 0; b < m; ++b) traits->from_activation(t, x + b * (size_t)cols, xt + b * np);
@@ -69,12 +71,12 @@ int main(int argc, char** argv) {
                         return fail("qamw_int_dot_rows", "accepted rows past the end");
                     fwrite(y, sizeof(float), (size_t)rows, out);
                 } else {
-                    if (qamw_int_gemm_rows(t, act, m, 0, rows, y, (size_t)rows))
+                    if (qamw_int_gemm_rows(t, act, m, 0, rows, y, (size_t)rows, words))
                         return fail("qamw_int_gemm_rows", "refused a valid row range");
                     fwrite(y, sizeof(float), m * (size_t)rows, out);
                 }
             }
-            free(x), free(xt), free(y), free(scratch), free(act);
+            free(x), free(xt), free(y), free(scratch), free(act), free(words);
             qamw_tensor_free(t);
         }
     qamw_container_close(c);

@@ -75,8 +75,9 @@ private:
         });
         const std::size_t tiles = (nr + int_gemm_tile_rows - 1) / int_gemm_tile_rows;
         parallel_for(tiles, threads, [&](std::size_t t0, std::size_t t1) {
+            std::vector<std::int32_t> scratch(t_.int_gemm_scratch_words());
             const std::size_t r0 = t0 * int_gemm_tile_rows, r1 = std::min(nr, t1 * int_gemm_tile_rows);
-            int_gemm_rows(t_, act.data(), m, std::int64_t(r0), std::int64_t(r1), y + r0, nr, *k_);
+            int_gemm_rows(t_, act.data(), m, std::int64_t(r0), std::int64_t(r1), y + r0, nr, scratch.data(), *k_);
         });
     }
 

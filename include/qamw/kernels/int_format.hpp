@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace qamw {
@@ -178,21 +179,45 @@ inline void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size
     }
 }
 
+/// s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay) of one row whose pair p has the int16 codeword at word(p) (x, y): inner
+/// sums exact, outer in double.
+template <class Word>
+float q16_row(Word&& word, std::size_t pairs, const int_codebook& cb, const block_q16a* a) {
+    double s = 0;
+    for (std::size_t b = 0; b < pairs / 16; ++b) {
+        std::int32_t t = 0;
+        for (std::size_t l = 0; l < 16; ++l) {
+            const std::int16_t* c = word(16 * b + l);
+            t += c[0] * a[b].q[2 * l] + c[1] * a[b].q[2 * l + 1];
+        }
+        s += double(a[b].d) * t;
+    }
+    return static_cast<float>(double(cb.s16) * s);
+}
+
 /// q16 path: y[r] = s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay), any k; inner sums exact, outer in double.
 inline void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y) {
     for (std::size_t r = 0; r < rows; ++r) {
         const std::uint8_t* c = codes + r * stride;
-        double s = 0;
-        for (std::size_t b = 0; b < pairs / 16; ++b) {
-            std::int32_t t = 0;
-            for (std::size_t l = 0; l < 16; ++l) {
-                const std::uint16_t i = unpack_one(c, 16 * b + l, k);
-                t += cb.xy16[2 * i] * a[b].q[2 * l] + cb.xy16[2 * i + 1] * a[b].q[2 * l + 1];
-            }
-            s += double(a[b].d) * t;
-        }
-        y[r] = static_cast<float>(double(cb.s16) * s);
+        y[r] = q16_row([&](std::size_t p) { return cb.xy16 + 2 * unpack_one(c, p, k); }, pairs, cb, a);
+    }
+}
+
+/// q16 words of a row: out[p] = the 32-bit table entry of code p (int_codebook::xy16: x in the low half, y in the
+/// high half), for p < pairs.
+inline void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
+    for (std::size_t p = 0; p < pairs; ++p) std::memcpy(out + p, cb.xy16 + 2 * unpack_one(codes, p, k), 4);
+}
+
+/// The q16 path from looked-up words (lookup_q16): y[r] as dot_rows_q16 gives it for rows r < rows whose words start
+/// at words + r·ldw.
+inline void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
+                          const int_codebook& cb, const block_q16a* a, float* y) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::int32_t* w = words + r * ldw;
+        std::int16_t c[2];
+        y[r] = q16_row([&](std::size_t p) { return std::memcpy(c, w + p, 4), static_cast<const std::int16_t*>(c); }, pairs, cb, a);
     }
 }
 
