@@ -101,6 +101,16 @@ TEST_CASE("int codebook and activation formats", "[kernels][int]") {
     }
 }
 
+TEST_CASE("the activations' rounding is std::lround exactly, halves and their neighbours included", "[kernels][int]") {
+    tools::rng r(9);
+    for (double h = -4096; h <= 4096; h += 0.5)
+        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) REQUIRE(detail::round_half_away(v) == std::lround(v));
+    for (int i = 0; i < 100000; ++i) {
+        const double v = (r.uniform() - 0.5) * 9000.0;
+        REQUIRE(detail::round_half_away(v) == std::lround(v));
+    }
+}
+
 TEST_CASE("integer row kernels: every ISA against the references and the exact f32 dot, every k", "[kernels][int][isa]") {
     tools::rng r(11);
     for (isa id : available_isas()) {

@@ -23,8 +23,9 @@
 // and the SIMD kernels agree with the scalar references here to float rounding of the outer sum (relative 1e-6 of
 // Σ_b d_b · Σ_p |terms|).
 //
-// Rounding is round-half-away-from-zero of a double product (std::lround), so tables and activations are bit-identical
-// on every ISA and compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
+// Rounding is round-half-away-from-zero of a double product (std::lround for the tables, the same function computed
+// inline for the activations: detail::round_half_away), so tables and activations are bit-identical on every ISA and
+// compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
 // no integer image, where the f32 path would carry it into the products.
 #pragma once
 
@@ -113,6 +114,14 @@ inline float finite_absmax(const float* v, std::size_t n, std::size_t first) {
                                                   (std::isnan(v[i]) ? "NaN" : "Inf") + " (the activation must be finite)");
     return m;
 }
+
+/// std::lround(v) for |v| < 2^31, exactly (round half away from zero), without a library call or a branch: the
+/// truncation and v − trunc(v) are exact in double. The activation quantizers call it once per element of every product.
+inline int round_half_away(double v) {
+    const int i = static_cast<int>(v);
+    const double r = v - static_cast<double>(i);
+    return i + int(r >= 0.5) - int(r <= -0.5);
+}
 }  // namespace detail
 
 /// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks. Returns the bias
@@ -135,7 +144,8 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
             blk.d[j] = static_cast<float>(m / 127.0);
             long s = 0;
             for (std::size_t l = 0; l < 16; ++l) {
-                const long qx = std::lround(double(xt[2 * (p0 + l)]) * inv), qy = std::lround(double(xt[2 * (p0 + l) + 1]) * inv);
+                const int qx = detail::round_half_away(double(xt[2 * (p0 + l)]) * inv);
+                const int qy = detail::round_half_away(double(xt[2 * (p0 + l) + 1]) * inv);
                 blk.x[j * 16 + l] = static_cast<std::int8_t>(qx), blk.y[j * 16 + l] = static_cast<std::int8_t>(qy);
                 s += qx + qy;
             }
@@ -152,7 +162,7 @@ inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
         const float m = detail::finite_absmax(v, 32, 32 * b);
         const double inv = m > 0 ? 4095.0 / m : 0.0;
         out[b].d = static_cast<float>(m / 4095.0);
-        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(std::lround(double(v[i]) * inv));
+        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(detail::round_half_away(double(v[i]) * inv));
     }
 }
 
