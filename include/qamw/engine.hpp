@@ -29,8 +29,8 @@
 // d_b · (ax, ay) per block of 16 pairs. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
 //   q8  k ≤ 8 where the kernel set has a q8 kernel (AVX-512 VBMI + VNNI, and the scalar reference): int8 codewords
 //       looked up in registers 64 pairs per instruction (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes
-//       of codes, ≈ 8/128 (k ≤ 7) or 12/128 (k = 8) instructions. Measured cost on house-a heldout KLD: within 1 % of
-//       the f32 path at k = 7, 8.
+//       of codes, ≈ 15/128 (k = 7) or 18/128 (k = 8) instructions (counted from the loop's source, loads included).
+//       Measured cost on house-a heldout KLD: within 1 % of the f32 path at k = 7, 8.
 //   q16 every other case: int16 (x, y) codewords, one 32-bit table entry per code (scalar loads), int16 activations,
 //       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3
 //       instructions (counted in the compiled loop at k = 11). Within 0.02 % of the f32 path's KLD at k = 9, 11.
