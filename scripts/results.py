@@ -108,7 +108,7 @@ for name, path, ctx, windows, calib, token_files in models:
             qa = quantize("qamw+awq,qamw+awq+int", True, [args.qamw, "quantize", path, out_awq, "--bits-per-pair", k, "--act-stats", stats,
                       "--threads", args.threads, "--json"])
             variants.append((f"QAM-W + AWQ k={k}", "qamw+awq", out_awq, [], qa and qa["bpw_quantized"]))
-            # the same container through the integer-domain kernels (quantized activations; kernels/int_gemv.hpp)
+            # the same container through the integer-domain kernels (quantized activations; the engine's integer path, qamw/engine.hpp)
             variants.append((f"QAM-W + AWQ k={k}, integer kernels", "qamw+awq+int", out_awq, ["--integer"],
                              qa and qa["bpw_quantized"]))
             # error feedback under E[x x^T] (tools/common/feedback.hpp), 65,536 and all calibration tokens

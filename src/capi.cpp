@@ -85,7 +85,7 @@ int qamw_tensor_prepare(const qamw_container* c, const char* name, qamw_tensor**
     *out = nullptr;
     return guarded(err, err_len, [&] {
         const qamw::kernel_table& k = qamw::select_kernels();
-        *out = new qamw_tensor{qamw::prepared_tensor(c->c.view(name)), &k};
+        *out = new qamw_tensor{qamw::prepared_tensor(c->c.view(name), nullptr, true), &k};
     });
 }
 
@@ -117,6 +117,26 @@ int qamw_gemm_rows(const qamw_tensor* t, const float* xt, size_t m, int64_t r0, 
     if (!in_range(t, r0, r1)) return QAMW_INVALID_ARGUMENT;
     qamw::gemm_rows(t->t, xt, m, r0, r1, y, ldy, scratch, *t->k);
     return QAMW_OK;
+}
+
+size_t qamw_tensor_int_activation_bytes(const qamw_tensor* t) { return t->t.int_activation_bytes(); }
+
+int qamw_quantize_activation(const qamw_tensor* t, const float* xt, void* act) {
+    if (!t || !xt || !act) return QAMW_INVALID_ARGUMENT;
+    return guarded(nullptr, 0, [&] { qamw::quantize_activation(t->t, xt, act, *t->k); });
+}
+
+int qamw_int_dot_rows(const qamw_tensor* t, const void* act, int64_t r0, int64_t r1, float* y) {
+    if (!in_range(t, r0, r1) || !act) return QAMW_INVALID_ARGUMENT;
+    return guarded(nullptr, 0, [&] { qamw::int_dot_rows(t->t, act, r0, r1, y, *t->k); });
+}
+
+size_t qamw_tensor_int_gemm_scratch_words(const qamw_tensor* t) { return t->t.int_gemm_scratch_words(); }
+
+int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy,
+                       int32_t* scratch) {
+    if (!in_range(t, r0, r1) || (m && (!acts || !scratch))) return QAMW_INVALID_ARGUMENT;
+    return guarded(nullptr, 0, [&] { qamw::int_gemm_rows(t->t, acts, m, r0, r1, y, ldy, scratch, *t->k); });
 }
 
 const qamw_type_traits* qamw_get_type_traits(void) {

@@ -1,7 +1,8 @@
 // Engine API tests (qamw/engine.hpp, qamw/qamw.h): row ranges compose to the whole product on every ISA, one-row
 // decodes equal the rows of a whole decode, the last rows' overread stays inside a padded copy, views of a container
-// point into its mapping, misuse of lifetimes does not compile, the library holds no threads, and the engine example
-// and the C program give qamw's own products bit for bit.
+// point into its mapping, misuse of lifetimes does not compile, the library holds no threads, the integer path's row
+// ranges, batches and kernel forms agree bit for bit and its misuse is refused, and the engine example and the C
+// program give qamw's own products bit for bit.
 #include "common/metrics.hpp"
 #include "common/product.hpp"
 #include "common/quantize_model.hpp"
@@ -128,6 +129,86 @@ TEST_CASE("engine: bad row ranges and inconsistent views are refused", "[engine]
     CHECK_THROWS_AS(prepared_tensor(v), error);
 }
 
+TEST_CASE("engine integer path: row ranges, batches and kernel forms give the same bits, on every ISA", "[engine][int][isa]") {
+    for (auto [rows, cols, bits] : std::vector<std::tuple<int, int, int>>{{1, 1, 4}, {7, 40, 9}, {33, 96, 7}, {70, 172, 11}, {129, 256, 8}}) {
+        const exact_codes t0(rows, cols, bits, 17);  // AddressSanitizer sees any read past the codes
+        const prepared_tensor t(t0.view, nullptr, true);
+        constexpr std::size_t m = 3;
+        const std::size_t np = t.padded(), ab = t.int_activation_bytes();
+        REQUIRE(ab % 64 == 0);
+        const auto x = tools::gaussian_vector(18, m * std::size_t(cols));
+        std::vector<float> xt(m * np);
+        for (std::size_t b = 0; b < m; ++b) rotate(t, x.data() + b * cols, xt.data() + b * np, ref_kernels{});
+        for (isa id : available_isas()) {
+            INFO("isa " << isa_name(id) << " shape " << rows << "x" << cols << " k " << bits);
+            const kernel_table& k = *kernels_for(id);
+            std::vector<std::uint8_t> act(m * ab);
+            for (std::size_t b = 0; b < m; ++b) quantize_activation(t, xt.data() + b * np, act.data() + b * ab, k);
+            std::vector<float> y(m * rows), ys(m * rows, -1), Y(m * rows), Ys(m * rows, -1);
+            std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
+            for (std::size_t b = 0; b < m; ++b) int_dot_rows(t, act.data() + b * ab, 0, rows, y.data() + b * rows, k);
+            int_gemm_rows(t, act.data(), m, 0, rows, Y.data(), rows, scratch.data(), k);
+            for (int r0 = 0; r0 < rows;) {  // uneven ranges, including single rows
+                const int r1 = std::min(rows, r0 + 1 + r0 % 7);
+                for (std::size_t b = 0; b < m; ++b) int_dot_rows(t, act.data() + b * ab, r0, r1, ys.data() + b * rows + r0, k);
+                int_gemm_rows(t, act.data(), m, r0, r1, Ys.data() + r0, rows, scratch.data(), k);
+                r0 = r1;
+            }
+            CHECK(std::memcmp(y.data(), ys.data(), 4 * y.size()) == 0);
+            CHECK(std::memcmp(y.data(), Y.data(), 4 * y.size()) == 0);  // the batched product = the row products
+            CHECK(std::memcmp(Y.data(), Ys.data(), 4 * Y.size()) == 0);
+            // the inlinable form of the same ISA (ref_kernels for scalar, native_kernels for the compiler's -march)
+            std::vector<float> z(m * rows, -1);
+            if (id == isa::scalar) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, scratch.data(), ref_kernels{});
+            else if (id == native_kernels::id) int_gemm_rows(t, act.data(), m, 0, rows, z.data(), rows, scratch.data(), native_kernels{});
+            else continue;
+            CHECK(std::memcmp(z.data(), Y.data(), 4 * z.size()) == 0);
+        }
+    }
+}
+
+TEST_CASE("engine integer path: misuse and non-finite activations are refused", "[engine][int][errors]") {
+    const exact_codes t0(5, 64, 8, 19), t1(5, 96, 8, 20);
+    const prepared_tensor plain(t0.view), t(t0.view, nullptr, true), other(t1.view, nullptr, true);
+    std::vector<float> xt(t.padded(), 0.5f), y(8);
+    alignas(64) static std::uint8_t act[2 * 1024];
+    REQUIRE(2 * t.int_activation_bytes() <= sizeof act);
+    CHECK(!plain.has_integer());
+    CHECK_THROWS_WITH(quantize_activation(plain, xt.data(), act, ref_kernels{}), Catch::Contains("integer = true"));
+    CHECK_THROWS_WITH(int_dot_rows(plain, act, 0, 5, y.data(), ref_kernels{}), Catch::Contains("integer = true"));
+    CHECK_THROWS_WITH(quantize_activation(t, xt.data(), act + 1, ref_kernels{}), Catch::Contains("aligned"));
+
+    quantize_activation(t, xt.data(), act, ref_kernels{});  // q8 (the reference has it)
+    int_dot_rows(t, act, 0, 5, y.data(), ref_kernels{});
+    CHECK_THROWS_WITH(int_dot_rows(t, act, 0, 6, y.data(), ref_kernels{}), Catch::Contains("row range [0, 6)"));
+    CHECK_THROWS_WITH(int_dot_rows(other, act, 0, 5, y.data(), ref_kernels{}), Catch::Contains("48 pairs"));
+    // the second of two activations is not one
+    std::memset(act + t.int_activation_bytes(), 0, t.int_activation_bytes());
+    std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
+    CHECK_THROWS_WITH(int_gemm_rows(t, act, 2, 0, 5, y.data(), 5, scratch.data(), ref_kernels{}),
+                      Catch::Contains("quantize_activation"));
+    // a q8 activation read by a kernel set that runs k = 8 on q16
+    const kernel_table* no_q8 = nullptr;
+    for (isa id : available_isas())
+        if (!kernels_for(id)->dot_rows_q8) no_q8 = kernels_for(id);
+    REQUIRE(no_q8 != nullptr);  // x86-64: sse2, avx2, avx512; AArch64: neon
+    CHECK_THROWS_WITH(int_dot_rows(t, act, 0, 5, y.data(), *no_q8), Catch::Contains("q16 path"));
+
+    for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        xt[37] = bad;
+        for (isa id : available_isas()) {
+            INFO("isa " << isa_name(id) << " value " << bad);
+            try {
+                quantize_activation(t, xt.data(), act, *kernels_for(id));
+                FAIL("a non-finite activation was quantized");
+            } catch (const error& e) {
+                CHECK(e.code() == errc::non_finite);
+                CHECK_THAT(e.what(), Catch::Contains("xt[37]"));
+            }
+        }
+    }
+}
+
 TEST_CASE("encode refuses rows whose decode would not be finite", "[engine][errors]") {
     std::vector<float> w(64, 3e37f);  // finite, but the row norm exceeds the format's 2^99
     params p;
@@ -161,35 +242,43 @@ TEST_CASE("the library holds no threads: no <thread> or std::thread under includ
 }
 
 #if defined(QAMW_ENGINE_EXAMPLE) && defined(QAMW_CAPI_PROGRAM)
-TEST_CASE("the engine example and the C program give qamw's own products bit for bit", "[engine][capi]") {
+TEST_CASE("the engine example and the C program give qamw's own products bit for bit (the C program also on the integer path)",
+          "[engine][capi]") {
     const stories_container s(11);
     const std::string& path = s.path;
 
-    // qamw's own products (tools::matmul, the kernels select_kernels() picks) for the programs' activations.
-    std::vector<float> ys, Ys;
+    // qamw's own products (tools::matmul, the kernels select_kernels() picks) for the programs' activations: f32
+    // (both programs), then the integer path (the C program).
+    std::vector<float> ys[2], Ys[2];
     const container c = container::open(path);
     const kernel_table& k = select_kernels();
     constexpr std::size_t m = 4;
-    for (const auto& name : c.quantized_names()) {
-        const tools::matmul mm(c.view(name), k);
-        const std::size_t n = std::size_t(mm.cols()), rows = std::size_t(mm.rows());
-        std::vector<float> x(m * n), y(rows), Y(m * rows);
-        for (std::size_t b = 0; b < m; ++b)
-            for (std::size_t j = 0; j < n; ++j) x[b * n + j] = float(std::sin(double(j + b)));
-        mm.gemv(x.data(), y.data(), 2);
-        mm.gemm(x.data(), m, Y.data(), 2);
-        ys.insert(ys.end(), y.begin(), y.end());
-        Ys.insert(Ys.end(), Y.begin(), Y.end());
-    }
-    std::vector<std::uint8_t> want(4 * (ys.size() + Ys.size()));
-    std::memcpy(want.data(), ys.data(), 4 * ys.size());
-    std::memcpy(want.data() + 4 * ys.size(), Ys.data(), 4 * Ys.size());
+    for (int integer = 0; integer < 2; ++integer)
+        for (const auto& name : c.quantized_names()) {
+            const tools::matmul mm(c.view(name), k, integer == 1);
+            const std::size_t n = std::size_t(mm.cols()), rows = std::size_t(mm.rows());
+            std::vector<float> x(m * n), y(rows), Y(m * rows);
+            for (std::size_t b = 0; b < m; ++b)
+                for (std::size_t j = 0; j < n; ++j) x[b * n + j] = float(std::sin(double(j + b)));
+            mm.gemv(x.data(), y.data(), 2);
+            mm.gemm(x.data(), m, Y.data(), 2);
+            ys[integer].insert(ys[integer].end(), y.begin(), y.end());
+            Ys[integer].insert(Ys[integer].end(), Y.begin(), Y.end());
+        }
+    std::vector<std::uint8_t> want, want_c;
+    auto append = [](std::vector<std::uint8_t>& out, const std::vector<float>& v) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(v.data());
+        out.insert(out.end(), p, p + 4 * v.size());
+    };
+    append(want, ys[0]), append(want, Ys[0]);
+    want_c = want;
+    append(want_c, ys[1]), append(want_c, Ys[1]);
 
     const std::string ex_out = s.dir / "engine.bin", c_out = s.dir / "capi.bin";
     REQUIRE(std::system((std::string(QAMW_ENGINE_EXAMPLE) + " " + path + " 3 " + ex_out + " > /dev/null").c_str()) == 0);
     REQUIRE(std::system((std::string(QAMW_CAPI_PROGRAM) + " " + path + " " + c_out + " > /dev/null").c_str()) == 0);
     CHECK(file_bytes(ex_out) == want);
-    CHECK(file_bytes(c_out) == want);
+    CHECK(file_bytes(c_out) == want_c);
 }
 #endif
 

@@ -1,17 +1,19 @@
-// Integer-domain kernels (kernels/int_format.hpp, int_product.hpp, int_gemv.hpp): the formats' invariants; every
-// integer row kernel of every available ISA against its scalar reference (to float rounding of the outer sum) and
-// against the exact f32 dot within the error bound stated in int_format.hpp, for every k, several lengths (including
-// partial 64-pair chunks), zero and outlier blocks; the driver against the f32 fused GEMV on an encoded matrix.
+// Integer-domain kernels (kernels/int_format.hpp, int_product.hpp): the formats' invariants; every integer row kernel
+// of every available ISA against its scalar reference (to float rounding of the outer sum) and against the exact f32
+// dot within the error bound stated in int_format.hpp, for every k, several lengths (including partial 64-pair chunks),
+// zero and outlier blocks; the engine's integer path (qamw/engine.hpp) against the f32 fused GEMV on an encoded matrix.
+// (Row ranges, batches, overread and misuse of the engine's integer path: tests/test_engine.cpp.)
 #include "common/metrics.hpp"
 #include "common/product.hpp"
 
 #include <qamw/codec.hpp>
 #include <qamw/dispatch.hpp>
-#include <qamw/kernels/int_gemv.hpp>
+#include <qamw/engine.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 using namespace qamw;
@@ -99,6 +101,16 @@ TEST_CASE("int codebook and activation formats", "[kernels][int]") {
     }
 }
 
+TEST_CASE("the activations' rounding is std::lround exactly, halves and their neighbours included", "[kernels][int]") {
+    tools::rng r(9);
+    for (double h = -4096; h <= 4096; h += 0.5)
+        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) REQUIRE(detail::round_half_away(v) == std::lround(v));
+    for (int i = 0; i < 100000; ++i) {
+        const double v = (r.uniform() - 0.5) * 9000.0;
+        REQUIRE(detail::round_half_away(v) == std::lround(v));
+    }
+}
+
 TEST_CASE("integer row kernels: every ISA against the references and the exact f32 dot, every k", "[kernels][int][isa]") {
     tools::rng r(11);
     for (isa id : available_isas()) {
@@ -130,6 +142,16 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                     } else {
                         ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
                         t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), got.data());
+                        // the batched product's form: words looked up once (exactly the reference's), the same bits
+                        std::vector<std::int32_t> words(rows * pairs), ref_words(rows * pairs);
+                        for (std::size_t i = 0; i < rows; ++i) {
+                            t.lookup_q16(o.codes.data() + i * rb, pairs, k, *cb, words.data() + i * pairs);
+                            ref::lookup_q16(o.codes.data() + i * rb, pairs, k, *cb, ref_words.data() + i * pairs);
+                        }
+                        REQUIRE(words == ref_words);
+                        std::vector<float> from_words(rows);
+                        t.dot_words_q16(words.data(), pairs, rows, pairs, *cb, a16.data(), from_words.data());
+                        REQUIRE(std::memcmp(from_words.data(), got.data(), 4 * rows) == 0);
                     }
                     for (std::size_t i = 0; i < rows; ++i) {
                         const std::uint8_t* c = o.codes.data() + i * rb;
@@ -170,44 +192,36 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
     }
 }
 
-TEST_CASE("integer GEMV and GEMM driver against the f32 fused GEMV, every ISA", "[kernels][int][product]") {
+TEST_CASE("engine integer path: GEMV and GEMM against the f32 fused GEMV, every ISA", "[kernels][int][product]") {
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{5, 40}, {37, 700}, {64, 2048}}) {
         auto w = tools::gaussian_vector(3, std::size_t(rows) * cols, 0.05);
         for (int k : {4, 7, 8, 9, 11, 12}) {
             params p;
             p.bits = k;
             auto q = encode(w.data(), rows, cols, p);
-            const std::size_t pairs = q.pairs(), rb = q.row_bytes();
-            std::vector<float> norms(static_cast<std::size_t>(rows));
-            for (int i = 0; i < rows; ++i) norms[i] = q.norms.value(std::size_t(i));
-            auto cb = std::make_unique<int_codebook>();
-            make_int_codebook(lm2d_table(k), k, *cb);
-            const std::size_t m = 3;
+            const prepared_tensor t(q.view(), nullptr, true);
+            const std::size_t m = 3, np = t.padded(), ab = t.int_activation_bytes();
             auto x = tools::gaussian_vector(4, m * std::size_t(cols));
             for (isa id : available_isas()) {
                 INFO("isa " << isa_name(id) << " k " << k << " shape " << rows << "x" << cols);
-                const kernel_table& t = *kernels_for(id);
-                const tools::matmul mm(q.view(), t);
-                std::vector<float> xt(m * q.layout.padded), want(m * rows), got(m * rows), gm(m * rows);
-                std::vector<std::uint8_t> scratch(m * int_activation_bytes(pairs)), tail(rb + kernels::overread);
-                std::vector<int_activation> acts(m);
+                const kernel_table& kt = *kernels_for(id);
+                std::vector<float> xt(m * np), want(m * rows), got(m * rows), gm(m * rows);
+                std::vector<std::uint8_t> act(m * ab);
+                std::vector<std::int32_t> scratch(t.int_gemm_scratch_words());
                 for (std::size_t b = 0; b < m; ++b) {
-                    rotate(mm.prepared(), x.data() + b * cols, xt.data() + b * q.layout.padded, t);
-                    dot_rows(mm.prepared(), xt.data() + b * q.layout.padded, 0, rows, want.data() + b * rows, t);
-                    acts[b] = quantize_activation(t, k, xt.data() + b * q.layout.padded, pairs,
-                                                  scratch.data() + b * int_activation_bytes(pairs));
-                    int_gemv_rows(t, q.codes.data(), rb, std::size_t(rows), pairs, k, *cb, acts[b], norms.data(),
-                                  got.data() + b * rows, 0, tail.data());
+                    rotate(t, x.data() + b * cols, xt.data() + b * np, kt);
+                    dot_rows(t, xt.data() + b * np, 0, rows, want.data() + b * rows, kt);
+                    quantize_activation(t, xt.data() + b * np, act.data() + b * ab, kt);
+                    int_dot_rows(t, act.data() + b * ab, 0, rows, got.data() + b * rows, kt);
                 }
-                int_gemm_rows(t, q.codes.data(), rb, std::size_t(rows), pairs, k, *cb, acts.data(), m, norms.data(),
-                              gm.data(), std::size_t(rows), 0, tail.data());
+                int_gemm_rows(t, act.data(), m, 0, rows, gm.data(), std::size_t(rows), scratch.data(), kt);
                 double e = 0, s = 0;
                 for (std::size_t i = 0; i < want.size(); ++i) {
                     e += (got[i] - want[i]) * double(got[i] - want[i]), s += double(want[i]) * want[i];
                     REQUIRE(gm[i] == got[i]);
                 }
                 INFO("relative error " << std::sqrt(e / s));
-                REQUIRE(std::sqrt(e / s) <= (int_uses_q8(t, k) ? 3e-2 : 1e-3));
+                REQUIRE(std::sqrt(e / s) <= (int_uses_q8(kt, k) ? 3e-2 : 1e-3));
             }
         }
     }

@@ -19,10 +19,37 @@
 // Overread: the lookup kernels read up to kernels::overread bytes past a row's codes; prepared_tensor::row_codes()
 // makes that safe for every row (the rows whose codes end within overread bytes of the payload's end are served from
 // its padded copy), so the payload itself needs no padding.
+//
+// Integer path (issue 13): quantize_activation, int_dot_rows, int_gemm_rows. The same products with both operands
+// integers (formats, tables, scalar references and the error bound: kernels/int_format.hpp; SIMD kernels:
+// kernels/int_product.hpp):
+//     y_i ≈ r̂_i · s_c · Σ_b d_b · Σ_{p ∈ b} (cx_p·ax_p + cy_p·ay_p)      (inner sums exact in int32, b: 16 pairs)
+// with the codebook as integers (cx, cy) · s_c, held by the prepared tensor (built once at construction when asked
+// for: prepared_tensor(v, table, true); 17.5 KiB) and x̃ quantized once per product into caller scratch as
+// d_b · (ax, ay) per block of 16 pairs. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
+//   q8  k ≤ 8 where the kernel set has a q8 kernel (AVX-512 VBMI + VNNI, and the scalar reference): int8 codewords
+//       looked up in registers 64 pairs per instruction (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes
+//       of codes, ≈ 15/128 (k = 7) or 18/128 (k = 8) instructions (counted from the loop's source, loads included).
+//       Measured cost on house-a heldout KLD: within 1 % of the f32 path at k = 7, 8.
+//   q16 every other case: int16 (x, y) codewords, one 32-bit table entry per code (scalar loads), int16 activations,
+//       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3
+//       instructions (counted in the compiled loop at k = 11). Within 0.02 % of the f32 path's KLD at k = 9, 11.
+// Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
+// the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
+// entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
+// columns) and every activation then reads them with plain vector loads: ≈ 0.3 instructions per weight and activation.
+// Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
+// (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
+// Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
+// covers both. The activation scratch (int_activation_bytes() bytes per activation row, 4-byte aligned, 64
+// recommended) starts with a header naming its path and length, so an activation quantized for another tensor shape or
+// kernel set is refused (errc::invalid_argument), never misread; a NaN or Inf in x̃ is refused (errc::non_finite).
+// The same kernel set gives the same bits for a row whichever function, row range or batch computes it.
 #pragma once
 
 #include <qamw/codebooks/lm2d.hpp>
 #include <qamw/error.hpp>
+#include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/lookup.hpp>
 #include <qamw/kernels/table.hpp>
 #include <qamw/stages/fwht.hpp>
@@ -32,6 +59,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -40,15 +68,34 @@ namespace qamw {
 /// Rows of a gemm_rows tile: the decoded tile (tile_rows × n_pad floats) is reused across the activation rows.
 constexpr std::size_t gemm_tile_rows = 64;
 
+/// Rows of an int_gemm_rows tile: their codes (≤ 48 KiB at 4096 columns, k = 12) stay in L1/L2 while every activation
+/// row runs over them.
+constexpr std::size_t int_gemm_tile_rows = 16;
+
+/// Bytes of the header that starts a quantized activation (its blocks follow).
+constexpr std::size_t int_activation_header_bytes = 64;
+
+/// Bytes of one quantized activation row of `pairs` pairs (either integer path): the header and the blocks, a
+/// multiple of 64.
+constexpr std::size_t int_activation_bytes(std::size_t pairs) {
+    const std::size_t a = q8a_blocks(pairs) * sizeof(block_q8a), b = q16a_blocks(pairs) * sizeof(block_q16a);
+    return int_activation_header_bytes + ((a > b ? a : b) + 63) / 64 * 64;
+}
+
 /// Everything the row-range operations need about one tensor, computed once.
 class prepared_tensor {
 public:
     /// Validates `v` (errc::format naming the field) and precomputes; copies no codes but the last rows' few bytes.
     /// table: the decode table of the pair quantizer that wrote the codes (nullptr: the shipped lm2d table of v.bits);
-    /// it must outlive the prepared tensor.
-    explicit prepared_tensor(const quantized_view& v, const float* table = nullptr)
+    /// it must outlive the prepared tensor. integer: also build the integer codebook of the integer path
+    /// (int_dot_rows, int_gemm_rows; 17.5 KiB).
+    explicit prepared_tensor(const quantized_view& v, const float* table = nullptr, bool integer = false)
         : v_(validated(v)), table_(table ? table : lm2d_table(v.bits)), signs_(hadamard_signs(v.seed, v.layout.padded)),
           unit_(std::sqrt(double(v.layout.padded) * double(v.layout.block))) {
+        if (integer) {
+            icb_.resize(1);
+            make_int_codebook(table_, v.bits, icb_[0]);
+        }
         norms_.resize(static_cast<std::size_t>(v.rows));
         for (std::size_t i = 0; i < norms_.size(); ++i) norms_[i] = v.norm(i);
         if (v.scales) {
@@ -81,9 +128,26 @@ public:
         return i < first_tail_ ? v_.codes + i * rb : tail_.data() + (i - first_tail_) * rb;
     }
 
+    /// Rows [i, contiguous_end(i, r1)) (i < r1 ≤ rows) have their codes at row_codes(i) + (r − i)·row_bytes.
+    std::size_t contiguous_end(std::size_t i, std::size_t r1) const { return i < first_tail_ ? std::min(r1, first_tail_) : r1; }
+
     /// Scratch floats decode_rows needs; gemm_rows needs gemm_scratch_floats().
     std::size_t decode_scratch_floats() const { return padded(); }
     std::size_t gemm_scratch_floats() const { return gemm_tile_rows * padded(); }
+
+    /// Whether the integer path was built (constructed with integer = true).
+    bool has_integer() const { return !icb_.empty(); }
+    /// The integer codebook; throws errc::invalid_argument unless has_integer().
+    const int_codebook& int_table() const {
+        if (icb_.empty())
+            throw error(errc::invalid_argument, "prepared_tensor: the integer path was not built (construct it with "
+                                                "integer = true)");
+        return icb_[0];
+    }
+    /// Scratch bytes of one quantized activation row (quantize_activation).
+    std::size_t int_activation_bytes() const { return qamw::int_activation_bytes(pairs()); }
+    /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries.
+    std::size_t int_gemm_scratch_words() const { return int_gemm_tile_rows * pairs(); }
 
     /// Throws errc::invalid_argument unless 0 ≤ r0 ≤ r1 ≤ rows.
     void check_rows(std::int64_t r0, std::int64_t r1) const {
@@ -104,6 +168,7 @@ private:
     double unit_;
     std::size_t first_tail_ = 0;
     std::vector<std::uint8_t> tail_;
+    std::vector<int_codebook> icb_;  ///< the integer codebook, or empty
 };
 
 /// xt[0, n_pad) ← x̃ for x[0, cols) (the activation as the products read it).
@@ -163,6 +228,117 @@ void gemm_rows(const prepared_tensor& t, const float* xt, std::size_t m, std::in
             k.dot_tile(scratch, np, n_rows, xt + b * np, np, std::min(batch_chunk, m - b), np, yt + b * ldy, ldy);
         for (std::size_t b = 0; b < m; ++b)
             for (std::size_t r = 0; r < n_rows; ++r) yt[b * ldy + r] *= t.norm(i0 + r);
+    }
+}
+
+namespace detail {
+
+/// The header at the start of a quantized activation.
+struct int_activation_header {
+    std::uint64_t pairs;  ///< the pairs of the tensor it was quantized for
+    std::uint32_t path;   ///< int_path_q8 or int_path_q16
+    float bias;           ///< q8: quantize_q8a's bias; q16: 0
+};
+static_assert(sizeof(int_activation_header) <= int_activation_header_bytes, "the header fits its bytes");
+inline constexpr std::uint32_t int_path_q8 = 0x61387131, int_path_q16 = 0x36317131;
+
+inline void check_activation_alignment(const void* act) {
+    if (reinterpret_cast<std::uintptr_t>(act) % alignof(float) != 0)
+        throw error(errc::invalid_argument, "integer path: the activation scratch must be aligned to 4 bytes");
+}
+
+/// The header of the quantized activation `act`, checked against the tensor and the path of its kernel set.
+inline const int_activation_header& checked_activation(const prepared_tensor& t, const void* act, bool q8) {
+    check_activation_alignment(act);
+    const auto& h = *static_cast<const int_activation_header*>(act);
+    if (h.path != (q8 ? int_path_q8 : int_path_q16) || h.pairs != t.pairs())
+        throw error(errc::invalid_argument,
+                    std::string("integer path: the quantized activation was not made by quantize_activation for this "
+                                "tensor's ") + std::to_string(t.pairs()) + " pairs on the " + (q8 ? "q8" : "q16") +
+                        " path of this kernel set");
+    return h;
+}
+
+/// y[i − i0] *= r̂_i for rows [i0, i1).
+inline void scale_by_norms(const prepared_tensor& t, std::size_t i0, std::size_t i1, float* y) {
+    for (std::size_t i = i0; i < i1; ++i) y[i - i0] *= t.norm(i);
+}
+
+/// y[i − i0] = r̂_i · ⟨ĉ_i, x̃⟩ on the integer path for rows [i0, i1), one kernel call per contiguous run of rows.
+template <class K>
+void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act, bool q8, std::size_t i0,
+              std::size_t i1, float* y, const K& k) {
+    const auto& h = *static_cast<const int_activation_header*>(act);
+    const void* blocks = static_cast<const unsigned char*>(act) + int_activation_header_bytes;
+    const std::size_t rb = t.view().row_bytes();
+    for (std::size_t i = i0; i < i1;) {
+        const std::size_t e = t.contiguous_end(i, i1);
+        if (q8)
+            k.dot_rows_q8(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q8a*>(blocks),
+                          h.bias, y + (i - i0));
+        else
+            k.dot_rows_q16(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q16a*>(blocks),
+                           y + (i - i0));
+        i = e;
+    }
+    scale_by_norms(t, i0, i1, y);
+}
+
+}  // namespace detail
+
+/// act[0, t.int_activation_bytes()) ← x̃ quantized for the integer path of (t, k), from xt = rotate(x) (finite: a NaN
+/// or Inf is errc::non_finite). act: caller scratch, 4-byte aligned. Throws unless t.has_integer().
+template <class K = native_kernels>
+void quantize_activation(const prepared_tensor& t, const float* xt, void* act, const K& k = {}) {
+    t.int_table();
+    detail::check_activation_alignment(act);
+    void* blocks = static_cast<unsigned char*>(act) + int_activation_header_bytes;
+    const bool q8 = int_uses_q8(k, t.bits());
+    float bias = 0;
+    if (q8) bias = quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
+    else quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
+    new (act) detail::int_activation_header{t.pairs(), q8 ? detail::int_path_q8 : detail::int_path_q16, bias};
+}
+
+/// y[i − r0] ≈ (Ŵ x)_i for rows i in [r0, r1) on the integer path, from act = quantize_activation(rotate(x)) with the
+/// same kernel set.
+template <class K = native_kernels>
+void int_dot_rows(const prepared_tensor& t, const void* act, std::int64_t r0, std::int64_t r1, float* y,
+                  const K& k = {}) {
+    t.check_rows(r0, r1);
+    const int_codebook& cb = t.int_table();
+    const bool q8 = int_uses_q8(k, t.bits());
+    detail::checked_activation(t, act, q8);
+    detail::int_rows(t, cb, act, q8, static_cast<std::size_t>(r0), static_cast<std::size_t>(r1), y, k);
+}
+
+/// y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows i in [r0, r1) and m quantized activations, the b-th at
+/// acts + b·t.int_activation_bytes() (quantize_activation with the same kernel set); scratch: int_gemm_scratch_words()
+/// int32. Tiled: each tile of int_gemm_tile_rows rows' codes is read from memory once and reused for all m activations
+/// (q16: its table entries looked up once into scratch). Every y equals int_dot_rows' bit for bit.
+template <class K = native_kernels>
+void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, std::int64_t r0, std::int64_t r1,
+                   float* y, std::size_t ldy, std::int32_t* scratch, const K& k = {}) {
+    t.check_rows(r0, r1);
+    const int_codebook& cb = t.int_table();
+    const bool q8 = int_uses_q8(k, t.bits());
+    const std::size_t ab = t.int_activation_bytes(), pairs = t.pairs();
+    const auto* a = static_cast<const unsigned char*>(acts);
+    for (std::size_t b = 0; b < m; ++b) detail::checked_activation(t, a + b * ab, q8);
+    const std::size_t first = static_cast<std::size_t>(r0), last = static_cast<std::size_t>(r1);
+    for (std::size_t i0 = first; i0 < last; i0 += int_gemm_tile_rows) {
+        const std::size_t i1 = std::min(last, i0 + int_gemm_tile_rows);
+        if (q8 || m == 1) {
+            for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, q8, i0, i1, y + b * ldy + (i0 - first), k);
+            continue;
+        }
+        for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, scratch + (i - i0) * pairs);
+        for (std::size_t b = 0; b < m; ++b) {
+            float* yb = y + b * ldy + (i0 - first);
+            const auto* blocks = reinterpret_cast<const block_q16a*>(a + b * ab + int_activation_header_bytes);
+            k.dot_words_q16(scratch, pairs, i1 - i0, pairs, cb, blocks, yb);
+            detail::scale_by_norms(t, i0, i1, yb);
+        }
     }
 }
 

@@ -64,6 +64,22 @@ int qamw_decode_rows(const qamw_tensor* t, int64_t r0, int64_t r1, float* out, f
 int qamw_gemm_rows(const qamw_tensor* t, const float* xt, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy,
                    float* scratch);
 
+/* The integer path (qamw/engine.hpp: the activation quantized once per product to int8 or int16 with per-block scales,
+ * integer codebooks, exact int32 sums; error bound and cost per weight there). qamw_tensor_prepare builds its tables
+ * (17.5 KiB per tensor). A quantized activation takes qamw_tensor_int_activation_bytes bytes of caller memory, 4-byte
+ * aligned (64 recommended); it records the tensor shape and path it was made for, and the functions below refuse
+ * (QAMW_INVALID_ARGUMENT) one made for another tensor shape. */
+size_t qamw_tensor_int_activation_bytes(const qamw_tensor* t);
+/* act ← x̃ quantized, from xt = qamw_rotate(x). QAMW_NON_FINITE for a NaN or Inf in xt. */
+int qamw_quantize_activation(const qamw_tensor* t, const float* xt, void* act);
+/* y[i − r0] ≈ (Ŵ x)_i for rows [r0, r1), act = qamw_quantize_activation(x̃). */
+int qamw_int_dot_rows(const qamw_tensor* t, const void* act, int64_t r0, int64_t r1, float* y);
+size_t qamw_tensor_int_gemm_scratch_words(const qamw_tensor* t);
+/* y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows [r0, r1) and m quantized activations, qamw_tensor_int_activation_bytes apart
+ * from acts; scratch: qamw_tensor_int_gemm_scratch_words int32. Every value equals qamw_int_dot_rows' bit for bit. */
+int qamw_int_gemm_rows(const qamw_tensor* t, const void* acts, size_t m, int64_t r0, int64_t r1, float* y, size_t ldy,
+                       int32_t* scratch);
+
 /* The format's operations, as an engine registers a weight type. */
 typedef struct qamw_type_traits {
     const char* type_name;                   /* "qamw" */

@@ -11,7 +11,6 @@
 
 #include <qamw/codec.hpp>
 #include <qamw/detail/half.hpp>
-#include <qamw/kernels/int_gemv.hpp>
 
 #include <Eigen/Core>
 #include <xsimd/xsimd.hpp>
@@ -30,10 +29,9 @@ struct bench_matrix {
     int bits;
     std::vector<float> w;   ///< f32 weights (Gaussian, σ = 0.02)
     quantized_tensor q;
-    std::unique_ptr<matmul> mm;
+    std::unique_ptr<matmul> mm;         ///< the f32-lookup products
+    std::unique_ptr<matmul> imm;        ///< the same matrix on the integer path (qamw/engine.hpp)
     std::vector<std::uint16_t> bf16;  ///< the same weights in bf16
-    std::unique_ptr<int_codebook> icb;  ///< integer codebook of k (kernels/int_format.hpp)
-    std::vector<float> norms;           ///< r̂_i as floats
     const kernel_table* kernels;        ///< the instruction set every workload runs on
 
     bench_matrix(std::int64_t r, std::int64_t c, int k, int threads, const kernel_table& kt) : rows(r), cols(c), bits(k) {
@@ -43,12 +41,9 @@ struct bench_matrix {
         kernels = &kt;
         q = encode(codebook_for(k), w.data(), r, c, p, nullptr, on_threads{threads}, kt);
         mm = std::make_unique<matmul>(q.view(), kt);
+        imm = std::make_unique<matmul>(q.view(), kt, true);
         bf16.resize(w.size());
         for (std::size_t i = 0; i < w.size(); ++i) bf16[i] = detail::f32_to_bf16(w[i]);
-        icb = std::make_unique<int_codebook>();
-        make_int_codebook(lm2d_table(k), k, *icb);
-        norms.resize(static_cast<std::size_t>(r));
-        for (std::size_t i = 0; i < norms.size(); ++i) norms[i] = q.norms.value(i);
     }
     double weights() const { return double(rows) * double(cols); }
     std::size_t packed_bytes() const { return q.codes.size(); }
@@ -69,46 +64,6 @@ inline std::uint64_t read_bytes(const std::uint8_t* p, std::size_t n, int thread
         total += s;
     });
     return total;
-}
-
-/// y = Ŵ x through the integer kernels of the matrix's ISA (kernels/int_gemv.hpp): rotate, quantize the activation
-/// once, integer row kernels over rows split like matmul::gemv (chunks of 64 rows).
-inline void int_gemv(const bench_matrix& m, const float* x, float* y, int threads) {
-    const kernel_table& t = *m.kernels;
-    const std::size_t pairs = m.q.pairs(), rb = m.q.row_bytes(), rows = static_cast<std::size_t>(m.rows);
-    std::vector<float> xt(m.mm->prepared().padded());
-    rotate(m.mm->prepared(), x, xt.data(), t);
-    std::vector<std::uint8_t> act(int_activation_bytes(pairs));
-    const int_activation a = quantize_activation(t, m.bits, xt.data(), pairs, act.data());
-    parallel_for(rows, threads, [&](std::size_t r0, std::size_t r1) {
-        std::vector<std::uint8_t> tail(rb + kernels::overread);
-        int_gemv_rows(t, m.q.codes.data() + r0 * rb, rb, r1 - r0, pairs, m.bits, *m.icb, a, m.norms.data() + r0, y + r0,
-                      r1 == rows ? 0 : rb, tail.data());
-    }, 64);
-}
-
-/// Y (n × rows) = X (n × cols) Ŵᵀ through the integer kernels: n activation rows rotated and quantized once, then
-/// tiles of rows (int_gemm_rows) split over threads.
-inline void int_gemm(const bench_matrix& m, const float* x, std::size_t n, float* y, int threads) {
-    const kernel_table& t = *m.kernels;
-    const std::size_t pairs = m.q.pairs(), rb = m.q.row_bytes(), rows = static_cast<std::size_t>(m.rows);
-    const std::size_t np = m.mm->prepared().padded(), ab = int_activation_bytes(pairs), cols = static_cast<std::size_t>(m.cols);
-    std::vector<float> xt(n * np);
-    std::vector<std::uint8_t> act(n * ab);
-    std::vector<int_activation> acts(n);
-    parallel_for(n, threads, [&](std::size_t b0, std::size_t b1) {
-        for (std::size_t b = b0; b < b1; ++b) {
-            rotate(m.mm->prepared(), x + b * cols, xt.data() + b * np, t);
-            acts[b] = quantize_activation(t, m.bits, xt.data() + b * np, pairs, act.data() + b * ab);
-        }
-    });
-    const std::size_t tiles = (rows + int_gemm_tile - 1) / int_gemm_tile;
-    parallel_for(tiles, threads, [&](std::size_t t0, std::size_t t1) {
-        std::vector<std::uint8_t> tail(rb + kernels::overread);
-        const std::size_t r0 = t0 * int_gemm_tile, r1 = std::min(rows, t1 * int_gemm_tile);
-        int_gemm_rows(t, m.q.codes.data() + r0 * rb, rb, r1 - r0, pairs, m.bits, *m.icb, acts.data(), n,
-                      m.norms.data() + r0, y + r0, rows, r1 == rows ? 0 : rb, tail.data());
-    });
 }
 
 /// y = W x with W in f32 (Eigen), rows split over threads.

@@ -1,15 +1,15 @@
 // tools/common/product.hpp — whole-matrix products for the tools (evaluator, benchmarks, demo), built the way an
 // engine builds them: a prepared tensor, a kernel set chosen once, and the engine's row-range functions
 // (qamw/engine.hpp) run on the tools' thread pool with per-chunk scratch. With `integer`, gemv and gemm run on the
-// integer-domain kernels instead (kernels/int_gemv.hpp: the activation quantized once per product, int8 on the q8
-// path for k ≤ 8 where the kernel set has it, else int16), so the evaluator can measure what they cost in KL divergence.
+// engine's integer path instead (quantize_activation once per activation row, then int_dot_rows / the batched
+// int_gemm_rows: int8 on the q8 path for k ≤ 8 where the kernel set has it, else int16), so the evaluator can measure
+// what it costs in KL divergence and the benchmarks its speed.
 #pragma once
 
 #include "common/parallel.hpp"
 
 #include <qamw/dispatch.hpp>
 #include <qamw/engine.hpp>
-#include <qamw/kernels/int_gemv.hpp>
 
 #include <algorithm>
 #include <memory>
@@ -20,11 +20,7 @@ namespace qamw::tools {
 /// Products with one quantized matrix; borrows the view's memory (it must outlive this object).
 class matmul {
 public:
-    matmul(const quantized_view& v, const kernel_table& k, bool integer = false) : t_(v), k_(&k) {
-        if (!integer) return;
-        icb_ = std::make_unique<int_codebook>();
-        make_int_codebook(t_.table(), t_.bits(), *icb_);
-    }
+    matmul(const quantized_view& v, const kernel_table& k, bool integer = false) : t_(v, nullptr, integer), k_(&k) {}
 
     std::int64_t rows() const { return t_.rows(); }
     std::int64_t cols() const { return t_.cols(); }
@@ -34,7 +30,13 @@ public:
     void gemv(const float* x, float* y, int threads) const {
         std::vector<float> xt(t_.padded());
         rotate(t_, x, xt.data(), *k_);
-        if (icb_) return int_rows(xt.data(), 1, y, threads);
+        if (t_.has_integer()) {
+            std::vector<std::uint8_t> act(t_.int_activation_bytes());
+            quantize_activation(t_, xt.data(), act.data(), *k_);
+            return parallel_for(static_cast<std::size_t>(rows()), threads, [&](std::size_t r0, std::size_t r1) {
+                int_dot_rows(t_, act.data(), std::int64_t(r0), std::int64_t(r1), y + r0, *k_);
+            }, 64);
+        }
         parallel_for(static_cast<std::size_t>(rows()), threads, [&](std::size_t r0, std::size_t r1) {
             dot_rows(t_, xt.data(), std::int64_t(r0), std::int64_t(r1), y + r0, *k_);
         }, 64);
@@ -47,7 +49,7 @@ public:
         parallel_for(m, threads, [&](std::size_t b0, std::size_t b1) {
             for (std::size_t b = b0; b < b1; ++b) rotate(t_, x + b * static_cast<std::size_t>(cols()), xt.data() + b * np, *k_);
         });
-        if (icb_) return int_rows(xt.data(), m, y, threads);
+        if (t_.has_integer()) return int_gemm(xt.data(), m, y, threads);
         const std::size_t tiles = (nr + gemm_tile_rows - 1) / gemm_tile_rows;
         parallel_for(tiles, threads, [&](std::size_t t0, std::size_t t1) {
             std::vector<float> scratch(t_.gemm_scratch_floats());
@@ -63,27 +65,24 @@ public:
     }
 
 private:
-    /// y[b·rows + i] for m rotated activations through the integer kernels, one row at a time (row_codes() keeps the
-    /// kernels' overread inside a padded copy for the last rows).
-    void int_rows(const float* xt, std::size_t m, float* y, int threads) const {
-        const std::size_t np = t_.padded(), pairs = t_.pairs(), ab = int_activation_bytes(pairs);
-        const std::size_t nr = static_cast<std::size_t>(rows());
+    /// y[b·rows + i] for m rotated activations on the integer path: each quantized once, then tiles of rows
+    /// (int_gemm_rows) split over threads.
+    void int_gemm(const float* xt, std::size_t m, float* y, int threads) const {
+        const std::size_t np = t_.padded(), ab = t_.int_activation_bytes(), nr = static_cast<std::size_t>(rows());
         std::vector<std::uint8_t> act(m * ab);
-        std::vector<int_activation> acts(m);
-        for (std::size_t b = 0; b < m; ++b) acts[b] = quantize_activation(*k_, t_.bits(), xt + b * np, pairs, act.data() + b * ab);
-        parallel_for(nr, threads, [&](std::size_t r0, std::size_t r1) {
-            for (std::size_t i = r0; i < r1; ++i) {
-                const float norm = t_.norm(i);
-                for (std::size_t b = 0; b < m; ++b)
-                    int_gemv_rows(*k_, t_.row_codes(i), t_.view().row_bytes(), 1, pairs, t_.bits(), *icb_, acts[b], &norm,
-                                  y + b * nr + i, kernels::overread, nullptr);
-            }
-        }, 16);
+        parallel_for(m, threads, [&](std::size_t b0, std::size_t b1) {
+            for (std::size_t b = b0; b < b1; ++b) quantize_activation(t_, xt + b * np, act.data() + b * ab, *k_);
+        });
+        const std::size_t tiles = (nr + int_gemm_tile_rows - 1) / int_gemm_tile_rows;
+        parallel_for(tiles, threads, [&](std::size_t t0, std::size_t t1) {
+            std::vector<std::int32_t> scratch(t_.int_gemm_scratch_words());
+            const std::size_t r0 = t0 * int_gemm_tile_rows, r1 = std::min(nr, t1 * int_gemm_tile_rows);
+            int_gemm_rows(t_, act.data(), m, std::int64_t(r0), std::int64_t(r1), y + r0, nr, scratch.data(), *k_);
+        });
     }
 
     prepared_tensor t_;
     const kernel_table* k_;
-    std::unique_ptr<int_codebook> icb_;  ///< set on the integer path
 };
 
 }  // namespace qamw::tools

@@ -18,7 +18,7 @@ const command_spec bench_spec{
     "Medians over --reps runs (default 5) of: encode (M weights/s), decode to f32 (G weights/s), fused GEMV\n"
     "(G weights/s and GB/s of packed codes), a plain read of the same packed bytes (GB/s: the bandwidth bound), Eigen\n"
     "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
-    "(GFLOP/s). The integer-domain GEMV (kernels/int_gemv.hpp) runs beside the f32-lookup GEMV in the same rounds\n"
+    "(GFLOP/s). The integer-domain GEMV (qamw/engine.hpp int_dot_rows) runs beside the f32-lookup GEMV in the same rounds\n"
     "(int Gw/s, and int/f32 their ratio). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
     "compare the same moments of machine load. Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
@@ -131,7 +131,7 @@ int run_bench(const args& a) {
                 [&] { tools::read_bytes(m.q.codes.data(), m.packed_bytes(), threads); },
                 [&] { tools::eigen_gemv(m, x.data(), y.data(), threads); },
                 [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); },
-                [&] { tools::int_gemv(m, x.data(), y.data(), threads); }});
+                [&] { m.imm->gemv(x.data(), y.data(), threads); }});
             const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3], t_int = t_mv[4];
             tools::json_out row = tools::json_out::object();
             row["rows"] = r;
@@ -172,7 +172,7 @@ int run_bench(const args& a) {
                 std::vector<float> Y(n * std::size_t(r));
                 const std::vector<double> t_mm = interleaved_medians(std::max(1, reps / 2), {
                     [&] { m.mm->gemm(X.data(), n, Y.data(), threads); },
-                    [&] { tools::int_gemm(m, X.data(), n, Y.data(), threads); }});
+                    [&] { m.imm->gemm(X.data(), n, Y.data(), threads); }});
                 igf[0] = 2.0 * double(n) * W / t_mm[0] / 1e9, igf[1] = 2.0 * double(n) * W / t_mm[1] / 1e9;
                 row["int_gemm_m"] = static_cast<std::int64_t>(n);
                 row["f32_fused_gemm_gflops"] = igf[0];

@@ -1,6 +1,7 @@
 // qamw/kernels/int_format.hpp — the integer-domain operands of the fused product: the quantized activation formats,
 // the integer codebook tables derived from the shipped float tables, and the scalar reference of every integer kernel
-// (kernels/int_product.hpp holds the SIMD kernels; kernels/int_gemv.hpp the driver).
+// (kernels/int_product.hpp holds the SIMD kernels; qamw/engine.hpp the driver: quantize_activation, int_dot_rows,
+// int_gemm_rows).
 //
 // Math. The fused GEMV computes ⟨ĉ, x̃⟩ = Σ_p ⟨c(code_p), (x̃[2p], x̃[2p+1])⟩ (qamw/engine.hpp). The integer paths
 // replace both operands by integers with float scales and sum exactly in int32:
@@ -22,16 +23,22 @@
 // and the SIMD kernels agree with the scalar references here to float rounding of the outer sum (relative 1e-6 of
 // Σ_b d_b · Σ_p |terms|).
 //
-// Rounding is round-half-away-from-zero of a double product (std::lround), so tables and activations are bit-identical
-// on every ISA and compiler.
+// Rounding is round-half-away-from-zero of a double product (std::lround for the tables, the same function computed
+// inline for the activations: detail::round_half_away), so tables and activations are bit-identical on every ISA and
+// compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
+// no integer image, where the f32 path would carry it into the products.
 #pragma once
 
+#include <qamw/error.hpp>
 #include <qamw/stages/packer.hpp>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 namespace qamw {
 
@@ -91,14 +98,33 @@ inline void make_int_codebook(const float* table2, int k, int_codebook& cb) {
 }
 
 namespace detail {
-inline float absmax(const float* v, std::size_t n) {
+/// max |v[i]| over i < n; throws errc::non_finite naming x̃[first + i] for the first NaN or Inf.
+inline float finite_absmax(const float* v, std::size_t n, std::size_t first) {
     float m = 0;
-    for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
+    bool finite = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float a = std::fabs(v[i]);
+        m = std::max(m, a);
+        finite &= a <= FLT_MAX;  // false for NaN and Inf
+    }
+    if (!finite)
+        for (std::size_t i = 0; i < n; ++i)
+            if (!(std::fabs(v[i]) <= FLT_MAX))
+                throw error(errc::non_finite, "integer path: rotated activation xt[" + std::to_string(first + i) + "] is " +
+                                                  (std::isnan(v[i]) ? "NaN" : "Inf") + " (the activation must be finite)");
     return m;
+}
+
+/// std::lround(v) for |v| < 2^31, exactly (round half away from zero), without a library call or a branch: the
+/// truncation and v − trunc(v) are exact in double. The activation quantizers call it once per element of every product.
+inline int round_half_away(double v) {
+    const int i = static_cast<int>(v);
+    const double r = v - static_cast<double>(i);
+    return i + int(r >= 0.5) - int(r <= -0.5);
 }
 }  // namespace detail
 
-/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0) into q8a_blocks(pairs) blocks. Returns the bias
+/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks. Returns the bias
 /// 128 · Σ_b d_b · Σ_{p ∈ b} (x_p + y_p) that the offset-unsigned codewords of int_codebook::ux8 / uy8 add to a row's
 /// sum (the kernels subtract it).
 inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
@@ -113,12 +139,13 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
                 std::fill(blk.y + j * 16, blk.y + j * 16 + 16, std::int8_t{0});
                 continue;
             }
-            const float m = detail::absmax(xt + 2 * p0, 32);
+            const float m = detail::finite_absmax(xt + 2 * p0, 32, 2 * p0);
             const double inv = m > 0 ? 127.0 / m : 0.0;
             blk.d[j] = static_cast<float>(m / 127.0);
             long s = 0;
             for (std::size_t l = 0; l < 16; ++l) {
-                const long qx = std::lround(double(xt[2 * (p0 + l)]) * inv), qy = std::lround(double(xt[2 * (p0 + l) + 1]) * inv);
+                const int qx = detail::round_half_away(double(xt[2 * (p0 + l)]) * inv);
+                const int qy = detail::round_half_away(double(xt[2 * (p0 + l) + 1]) * inv);
                 blk.x[j * 16 + l] = static_cast<std::int8_t>(qx), blk.y[j * 16 + l] = static_cast<std::int8_t>(qy);
                 s += qx + qy;
             }
@@ -128,14 +155,14 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
     return static_cast<float>(bias);
 }
 
-/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0) into q16a_blocks(pairs) blocks.
+/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q16a_blocks(pairs) blocks.
 inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
         const float* v = xt + 32 * b;
-        const float m = detail::absmax(v, 32);
+        const float m = detail::finite_absmax(v, 32, 32 * b);
         const double inv = m > 0 ? 4095.0 / m : 0.0;
         out[b].d = static_cast<float>(m / 4095.0);
-        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(std::lround(double(v[i]) * inv));
+        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(detail::round_half_away(double(v[i]) * inv));
     }
 }
 
@@ -162,21 +189,45 @@ inline void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size
     }
 }
 
+/// s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay) of one row whose pair p has the int16 codeword at word(p) (x, y): inner
+/// sums exact, outer in double.
+template <class Word>
+float q16_row(Word&& word, std::size_t pairs, const int_codebook& cb, const block_q16a* a) {
+    double s = 0;
+    for (std::size_t b = 0; b < pairs / 16; ++b) {
+        std::int32_t t = 0;
+        for (std::size_t l = 0; l < 16; ++l) {
+            const std::int16_t* c = word(16 * b + l);
+            t += c[0] * a[b].q[2 * l] + c[1] * a[b].q[2 * l + 1];
+        }
+        s += double(a[b].d) * t;
+    }
+    return static_cast<float>(double(cb.s16) * s);
+}
+
 /// q16 path: y[r] = s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay), any k; inner sums exact, outer in double.
 inline void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y) {
     for (std::size_t r = 0; r < rows; ++r) {
         const std::uint8_t* c = codes + r * stride;
-        double s = 0;
-        for (std::size_t b = 0; b < pairs / 16; ++b) {
-            std::int32_t t = 0;
-            for (std::size_t l = 0; l < 16; ++l) {
-                const std::uint16_t i = unpack_one(c, 16 * b + l, k);
-                t += cb.xy16[2 * i] * a[b].q[2 * l] + cb.xy16[2 * i + 1] * a[b].q[2 * l + 1];
-            }
-            s += double(a[b].d) * t;
-        }
-        y[r] = static_cast<float>(double(cb.s16) * s);
+        y[r] = q16_row([&](std::size_t p) { return cb.xy16 + 2 * unpack_one(c, p, k); }, pairs, cb, a);
+    }
+}
+
+/// q16 words of a row: out[p] = the 32-bit table entry of code p (int_codebook::xy16: x in the low half, y in the
+/// high half), for p < pairs.
+inline void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
+    for (std::size_t p = 0; p < pairs; ++p) std::memcpy(out + p, cb.xy16 + 2 * unpack_one(codes, p, k), 4);
+}
+
+/// The q16 path from looked-up words (lookup_q16): y[r] as dot_rows_q16 gives it for rows r < rows whose words start
+/// at words + r·ldw.
+inline void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
+                          const int_codebook& cb, const block_q16a* a, float* y) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::int32_t* w = words + r * ldw;
+        std::int16_t c[2];
+        y[r] = q16_row([&](std::size_t p) { return std::memcpy(c, w + p, 4), static_cast<const std::int16_t*>(c); }, pairs, cb, a);
     }
 }
 

@@ -15,6 +15,11 @@
 //     Default (scalar loads), per 8 pairs: two 64-bit code loads, 8 shift+mask index extractions, 8 32-bit table
 //     loads assembled into a ymm (vmovd / vpinsrd / vinserti128), one vpmaddwd; per 16 pairs one add, cvt, FMA.
 //     Reads ≤ 6 bytes past the last group's codes (group_indices; within kernels::overread = 8).
+//   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
+//     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the same sums as
+//     dot_rows_q16 with plain 256-bit loads of those words instead of the lookups (per 16 pairs: two word loads, two
+//     vpmaddwd, one add, convert and FMA), bit for bit the same result, so a tile of rows looked up once serves every
+//     activation row of a GEMM.
 //     Measured and dropped: 32-bit hardware gathers (AVX2: pshufb + vpsrlvd + vpgatherdd ymm per 8 pairs; AVX-512:
 //     vpermb + vpsrlvd + vpgatherdd zmm + vpdpwssd per 16 pairs).
 //   Gathers against scalar loads (Gather = false: 8 index extractions in general registers and 32-bit loads
@@ -58,7 +63,39 @@ namespace qamw::kernels {
 #if defined(__x86_64__) || defined(_M_X64)
 namespace x86 {
 
-/// AVX2 q16 rows (instantiated only for architectures with AVX2): scalar 32-bit table loads (see the file comment).
+/// AVX2 q16 sums (instantiated only for architectures with AVX2), from any source of int16 (x, y) words.
+template <class Arch>
+struct q16_sum {
+    /// Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay) of one row, the words of pairs [8g, 8g + 8) from word(g) (__m256i). The
+    /// float operations do not depend on the word source, so every source gives the same bits.
+    template <class Word>
+    static float row(Word&& word, std::size_t pairs, const block_q16a* a) {
+        __m256 f0 = _mm256_setzero_ps(), f1 = _mm256_setzero_ps();
+        for (std::size_t b = 0; b < pairs / 16; ++b) {
+            const __m256i p0 = _mm256_madd_epi16(word(2 * b), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q)));
+            const __m256i p1 = _mm256_madd_epi16(word(2 * b + 1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 16)));
+            const __m256 t = _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1));
+            if (b % 2) f1 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f1);
+            else f0 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f0);
+        }
+        const __m256 f = _mm256_add_ps(f0, f1);
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+    }
+    /// Rows from looked-up words (int_product::lookup_q16) at words + r·ldw.
+    static void words_rows(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
+                           const int_codebook& cb, const block_q16a* a, float* y) {
+        for (std::size_t r = 0; r < nrows; ++r) {
+            const std::int32_t* w = words + r * ldw;
+            y[r] = cb.s16 * row([&](std::size_t g) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 8 * g)); },
+                                pairs, a);
+        }
+    }
+};
+
+/// AVX2 q16 rows from the codes: scalar 32-bit table loads (see the file comment).
 template <class Arch, int K>
 struct q16_avx2 {
     static __m256i words(const std::uint8_t* g, const std::int16_t* tab) {
@@ -74,22 +111,9 @@ struct q16_avx2 {
     }
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16a* a, float* y) {
-        const std::int16_t* tab = cb.xy16;
         for (std::size_t r = 0; r < nrows; ++r) {
             const std::uint8_t* c = codes + r * stride;
-            __m256 f0 = _mm256_setzero_ps(), f1 = _mm256_setzero_ps();
-            for (std::size_t b = 0; b < pairs / 16; ++b, c += 2 * K) {
-                const __m256i p0 = _mm256_madd_epi16(words(c, tab), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q)));
-                const __m256i p1 = _mm256_madd_epi16(words(c + K, tab), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 16)));
-                const __m256 t = _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1));
-                if (b % 2) f1 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f1);
-                else f0 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f0);
-            }
-            const __m256 f = _mm256_add_ps(f0, f1);
-            __m128 s = _mm_add_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
-            s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            y[r] = cb.s16 * _mm_cvtss_f32(s);
+            y[r] = cb.s16 * q16_sum<Arch>::row([&](std::size_t g) { return words(c + g * K, cb.xy16); }, pairs, a);
         }
     }
 };
@@ -196,6 +220,31 @@ struct int_product {
         }
 #endif
         ref::dot_rows_q16(codes, stride, nrows, pairs, k, cb, a, y);
+    }
+
+    /// out[p] = the 32-bit q16 table entry of code p (int_codebook::xy16), p < pairs (pairs % 8 == 0): the lookups of
+    /// a row done once, for the batched product to reuse (dot_words_q16). Reads ≤ kernels::overread bytes past the codes.
+    static void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
+        with_bits(k, [&](auto bits) {
+            constexpr int K = decltype(bits)::value;
+            auto put = [&](std::int32_t* o, std::size_t i) { std::memcpy(o, cb.xy16 + 2 * i, 4); };
+            for (std::size_t g = 0; g < pairs / 8; ++g, out += 8) {
+                const group_indices<K> ix(codes + g * K);
+                put(out, ix.template get<0>()), put(out + 1, ix.template get<1>()), put(out + 2, ix.template get<2>());
+                put(out + 3, ix.template get<3>()), put(out + 4, ix.template get<4>()), put(out + 5, ix.template get<5>());
+                put(out + 6, ix.template get<6>()), put(out + 7, ix.template get<7>());
+            }
+        });
+    }
+
+    /// dot_rows_q16 from looked-up words: y[r] for rows r < nrows whose lookup_q16 words start at words + r·ldw; the
+    /// same bits as dot_rows_q16 on the codes.
+    static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
+                              const int_codebook& cb, const block_q16a* a, float* y) {
+#if defined(__x86_64__) || defined(_M_X64)
+        if constexpr (has_avx2) return x86::q16_sum<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, y);
+#endif
+        ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, y);
     }
 };
 

@@ -61,6 +61,13 @@ struct simd_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         kernels::int_product<Arch>::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
+    static void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
+        kernels::int_product<Arch>::lookup_q16(codes, pairs, k, cb, out);
+    }
+    static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
+                              const int_codebook& cb, const block_q16a* a, float* y) {
+        kernels::int_product<Arch>::dot_words_q16(words, ldw, rows, pairs, cb, a, y);
+    }
 };
 
 /// The kernels of the architecture this translation unit is compiled for (xsimd::default_arch: what -march enables).
@@ -95,6 +102,13 @@ struct ref_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         ref::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
+    static void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
+        ref::lookup_q16(codes, pairs, k, cb, out);
+    }
+    static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
+                              const int_codebook& cb, const block_q16a* a, float* y) {
+        ref::dot_words_q16(words, ldw, rows, pairs, cb, a, y);
+    }
 };
 
 /// A kernel set as function pointers (what runtime dispatch hands out).
@@ -118,14 +132,29 @@ struct kernel_table {
     /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
     void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y);
+    /// Integer path, batched products: out[p] ← the 32-bit q16 table entry of code p (reads ≤ kernels::overread bytes
+    /// past the codes).
+    void (*lookup_q16)(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out);
+    /// dot_rows_q16 from the words lookup_q16 wrote (rows ldw words apart), the same bits.
+    void (*dot_words_q16)(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
+                          const int_codebook& cb, const block_q16a* a, float* y);
 };
+
+/// Whether the kernel set runs k-bit codes on the integer q8 path (int8 codewords and activations; else q16): k ≤ 8 and
+/// the set has a q8 kernel (simd_kernels<Arch>::has_q8, ref_kernels; a kernel_table's non-null dot_rows_q8).
+template <class K>
+constexpr bool int_uses_q8(const K&, int k) {
+    return k <= 8 && K::has_q8;
+}
+inline bool int_uses_q8(const kernel_table& t, int k) { return k <= 8 && t.dot_rows_q8 != nullptr; }
 
 /// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
 template <class K>
 constexpr kernel_table make_kernel_table() {
     return kernel_table{K::id,           &K::fwht_forward, &K::fwht_inverse,
                         &K::lookup_row,  &K::dot_row,      &K::dot_tile,
-                        K::has_q8 ? &K::dot_rows_q8 : nullptr, &K::dot_rows_q16};
+                        K::has_q8 ? &K::dot_rows_q8 : nullptr, &K::dot_rows_q16,
+                        &K::lookup_q16,  &K::dot_words_q16};
 }
 
 }  // namespace qamw
