@@ -41,7 +41,7 @@
 // Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
 // (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
-// covers both. The activation scratch (int_activation_bytes() bytes per activation row, 4-byte aligned, 64
+// covers both. The activation scratch (int_activation_bytes() bytes per activation row, 8-byte aligned, 64
 // recommended) starts with a header naming its path and length, so an activation quantized for another tensor shape or
 // kernel set is refused (errc::invalid_argument), never misread; a NaN or Inf in x̃ is refused (errc::non_finite).
 // The same kernel set gives the same bits for a row whichever function, row range or batch computes it.
@@ -243,8 +243,8 @@ static_assert(sizeof(int_activation_header) <= int_activation_header_bytes, "the
 inline constexpr std::uint32_t int_path_q8 = 0x61387131, int_path_q16 = 0x36317131;
 
 inline void check_activation_alignment(const void* act) {
-    if (reinterpret_cast<std::uintptr_t>(act) % alignof(float) != 0)
-        throw error(errc::invalid_argument, "integer path: the activation scratch must be aligned to 4 bytes");
+    if (reinterpret_cast<std::uintptr_t>(act) % alignof(int_activation_header) != 0)
+        throw error(errc::invalid_argument, "integer path: the activation scratch must be aligned to 8 bytes");
 }
 
 /// The header of the quantized activation `act`, checked against the tensor and the path of its kernel set.
@@ -287,7 +287,7 @@ void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act,
 }  // namespace detail
 
 /// act[0, t.int_activation_bytes()) ← x̃ quantized for the integer path of (t, k), from xt = rotate(x) (finite: a NaN
-/// or Inf is errc::non_finite). act: caller scratch, 4-byte aligned. Throws unless t.has_integer().
+/// or Inf is errc::non_finite). act: caller scratch, 8-byte aligned. Throws unless t.has_integer().
 template <class K = native_kernels>
 void quantize_activation(const prepared_tensor& t, const float* xt, void* act, const K& k = {}) {
     t.int_table();
