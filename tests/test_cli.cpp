@@ -458,9 +458,13 @@ TEST_CASE("cli: SIGINT, SIGTERM and SIGHUP leave no temporary files and end with
             fs::remove(s / "out.st");
             st = run_and_signal({"dequantize", s / "h.st", s / "dq", "--threads", "1"},
                                 std::chrono::milliseconds(delay_ms), sig);
-            if (WIFSIGNALED(st)) {
-                CHECK(WTERMSIG(st) == sig);
-                CHECK_FALSE(fs::exists(s / "dq"));
+            if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);
+            else CHECK(WEXITSTATUS(st) == 0);
+            // OUT appears complete (renamed into place as a whole; the signal may land between that and the exit)
+            // or not at all.
+            if (fs::exists(s / "dq")) {
+                CHECK(fs::exists(fs::path(s / "dq") / "config.json"));
+                CHECK_NOTHROW(qamw::io::safetensors_file::open((fs::path(s / "dq") / "model.safetensors").string()));
             }
             CHECK(litter(s).empty());
             fs::remove_all(s / "dq");
