@@ -76,7 +76,8 @@ struct loaded_model {
 inline bool is_container(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) return false;
-    const std::string* f = io::safetensors_file::open(path).find_metadata("format");
+    const io::safetensors_file file = io::safetensors_file::open(path);  // find_metadata points into it
+    const std::string* f = file.find_metadata("format");
     return f && *f == "qamw";
 }
 
