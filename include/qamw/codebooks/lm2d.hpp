@@ -58,8 +58,8 @@ inline std::string lm2d_id(int k) { return "lm2d-k" + std::to_string(k); }
 
 /// One codebook with its nearest-point search index: what the encoder needs (decoders need only lm2d_table()).
 /// Built on request only (nothing in the library builds one behind the caller's back): checking the table and building
-/// the index take 0.7 ms at k = 7, 25 ms at k = 11, 70 ms at k = 12, so build one per k and reuse it; immutable, so one
-/// object may be shared between threads.
+/// the index take 0.6 ms at k = 7, 25 ms at k = 11, 77 ms at k = 12 (bench/bench_codec.cpp, bm_codebook), so build one
+/// per k and reuse it; immutable, so one object may be shared between threads.
 class codebook {
 public:
     explicit codebook(int bits) : bits_(bits), xy_(lm2d_table(bits)) {
