@@ -382,15 +382,28 @@ public:
 
     /// One causal prompt: tokens[0 … n) at positions 0 … n−1. Writes the logits of positions
     /// [logits_begin, logits_end) to `logits` ((logits_end − logits_begin) × vocab_size, row-major).
+    /// The same as embed, run_layer for every layer (the last one from row logits_begin when logits are asked for) and
+    /// head, which callers may also run one stage at a time (e.g. to keep the hidden state between layers).
     void forward(const int32_t* tokens, int64_t n, int64_t logits_begin, int64_t logits_end, llama_workspace& ws,
                  float* logits) const {
+        if (logits_begin < 0 || logits_begin > logits_end || logits_end > n)
+            throw error(errc::invalid_argument, "llama forward: logits range outside the prompt");
+        embed(tokens, n, ws);
+        for (std::size_t l = 0; l < layers_.size(); ++l)
+            // Rows whose output is still needed: all of them, except in the last layer, where only the positions
+            // that produce logits matter (keys and values still cover every position).
+            run_layer(l, (l + 1 == layers_.size() && logits_end > logits_begin) ? logits_begin : 0, ws);
+        head(logits_begin, logits_end, ws, logits);
+    }
+
+    /// Forward stage 1: checks the prompt tokens[0 … n), sizes `ws` for n positions and writes their embeddings to
+    /// the hidden state ws.x (n × hidden_size).
+    void embed(const int32_t* tokens, int64_t n, llama_workspace& ws) const {
         if (n <= 0) throw error(errc::invalid_argument, "llama forward: empty prompt");
         if (cfg_.max_position_embeddings > 0 && n > cfg_.max_position_embeddings)
             throw error(errc::invalid_argument, "llama forward: " + std::to_string(n) +
                                                     " tokens exceed max_position_embeddings " +
                                                     std::to_string(cfg_.max_position_embeddings));
-        if (logits_begin < 0 || logits_begin > logits_end || logits_end > n)
-            throw error(errc::invalid_argument, "llama forward: logits range outside the prompt");
         const int64_t d = cfg_.hidden_size, ff = cfg_.intermediate_size;
         ws.x.resize(n, d);
         ws.h.resize(n, d);
@@ -401,7 +414,6 @@ public:
         ws.gate.resize(n, ff);
         ws.up.resize(n, ff);
         prepare_rope(n, ws);
-
         for (int64_t i = 0; i < n; ++i) {
             int32_t t = tokens[i];
             if (t < 0 || t >= cfg_.vocab_size)
@@ -410,32 +422,44 @@ public:
                                                         std::to_string(cfg_.vocab_size) + ")");
             embed_->row(t, ws.x.row(i).data());
         }
-        for (std::size_t l = 0; l < layers_.size(); ++l) {
-            const layer& L = layers_[l];
-            // Rows whose output is still needed: all of them, except in the last layer, where only the positions
-            // that produce logits matter (keys and values still cover every position).
-            const int64_t r0 = (l + 1 == layers_.size() && logits_end > logits_begin) ? logits_begin : 0;
-            const int64_t m = n - r0;
-            rms_norm(ws.x, 0, n, L.input_norm, ws.h);
-            L.q->forward(ws.h.data() + r0 * d, m, ws.q.data() + r0 * cfg_.q_features());
-            L.k->forward(ws.h.data(), n, ws.k.data());
-            L.v->forward(ws.h.data(), n, ws.v.data());
-            apply_rope(ws.q, r0, n, cfg_.num_attention_heads, ws);
-            apply_rope(ws.k, 0, n, cfg_.num_key_value_heads, ws);
-            attention(r0, n, ws);
-            L.o->forward(ws.att.data() + r0 * cfg_.q_features(), m, ws.h.data());
-            ws.x.bottomRows(m) += ws.h.topRows(m);
-            rms_norm(ws.x, r0, m, L.post_norm, ws.h);
-            L.gate->forward(ws.h.data(), m, ws.gate.data());
-            L.up->forward(ws.h.data(), m, ws.up.data());
-            auto g = ws.gate.topRows(m).array();
-            g = g / (1.0f + (-g).exp()) * ws.up.topRows(m).array();
-            L.down->forward(ws.gate.data(), m, ws.h.data());
-            ws.x.bottomRows(m) += ws.h.topRows(m);
-        }
+    }
+
+    /// Forward stage 2: decoder layer l on the hidden state ws.x of the n positions `embed` sized `ws` for, in place.
+    /// Rows [r0, n) of the result are computed (keys and values cover every position); rows before r0 keep stale
+    /// values, which only a last layer may leave (its head then reads rows ≥ r0).
+    void run_layer(std::size_t l, int64_t r0, llama_workspace& ws) const {
+        const int64_t n = ws.x.rows(), d = cfg_.hidden_size;
+        if (l >= layers_.size()) throw error(errc::invalid_argument, "llama forward: no layer " + std::to_string(l));
+        if (n <= 0 || ws.rope_n < n || ws.gate.rows() != n || r0 < 0 || r0 >= n)
+            throw error(errc::invalid_argument, "llama forward: run_layer needs a workspace sized by embed and r0 < n");
+        const layer& L = layers_[l];
+        const int64_t m = n - r0;
+        rms_norm(ws.x, 0, n, L.input_norm, ws.h);
+        L.q->forward(ws.h.data() + r0 * d, m, ws.q.data() + r0 * cfg_.q_features());
+        L.k->forward(ws.h.data(), n, ws.k.data());
+        L.v->forward(ws.h.data(), n, ws.v.data());
+        apply_rope(ws.q, r0, n, cfg_.num_attention_heads, ws);
+        apply_rope(ws.k, 0, n, cfg_.num_key_value_heads, ws);
+        attention(r0, n, ws);
+        L.o->forward(ws.att.data() + r0 * cfg_.q_features(), m, ws.h.data());
+        ws.x.bottomRows(m) += ws.h.topRows(m);
+        rms_norm(ws.x, r0, m, L.post_norm, ws.h);
+        L.gate->forward(ws.h.data(), m, ws.gate.data());
+        L.up->forward(ws.h.data(), m, ws.up.data());
+        auto g = ws.gate.topRows(m).array();
+        g = g / (1.0f + (-g).exp()) * ws.up.topRows(m).array();
+        L.down->forward(ws.gate.data(), m, ws.h.data());
+        ws.x.bottomRows(m) += ws.h.topRows(m);
+    }
+
+    /// Forward stage 3: final norm and output projection of hidden-state rows [logits_begin, logits_end) of ws.x into
+    /// `logits` ((logits_end − logits_begin) × vocab_size, row-major).
+    void head(int64_t logits_begin, int64_t logits_end, llama_workspace& ws, float* logits) const {
+        if (logits_begin < 0 || logits_begin > logits_end || logits_end > ws.x.rows())
+            throw error(errc::invalid_argument, "llama forward: logits range outside the prompt");
         const int64_t m = logits_end - logits_begin;
         if (m == 0) return;
-        ws.logits_in.resize(m, d);
+        ws.logits_in.resize(m, cfg_.hidden_size);
         rms_norm(ws.x, logits_begin, m, final_norm_, ws.logits_in);
         lm_head_->forward(ws.logits_in.data(), m, logits);
     }
