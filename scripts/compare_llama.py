@@ -10,7 +10,9 @@ Per round and thread count T:
     op, i.e. the f32 activation quantized once (Q8_K / Q8_0) and then vec_dot per row with that activation in cache.
   * `qamw bench --threads T --shapes ... --bits ... --skip-gemm --json`: its f32-lookup fused GEMV (rotation of x,
     then the row kernels on f32 x̃) and its integer GEMV (rotation, activation quantized once to int8 / int16, then
-    the integer row kernels), each per call including those steps.
+    the integer row kernels), each per call including those steps. Against vec_dot_q: its GEMVs in bench's
+    interleaved rounds (each call finds its codes evicted by the other GEMVs of the round); against MUL_MAT: the same
+    GEMVs called back to back ("warm", the cache state of test-backend-ops, which repeats one op).
 
 usage:
   python3 scripts/compare_llama.py --llama LLAMA_BUILD [--qamw build/tools/qamw] [--threads 1[,2,...]] [--rounds 3]
@@ -152,25 +154,30 @@ def ratio_line(res, num, den, need, what):
     return f"- {what}: {spread([num(rnd) / den(rnd) for rnd in res['rounds']])}× (target ≥ {need:g}×): {verdict}."
 
 
-def qamw_lines(res, shapes, threads, bw=None):
-    """Table lines of the qamw GEMVs: per k the f32-lookup and the integer path; cells per (shape, thread count)."""
-    rows = {t: qamw_rows(res, t) for t in threads}
+def qamw_lines(res, columns, bw=None):
+    """Table lines of the qamw GEMVs: per k the f32-lookup and the integer path; one cell per (shape, thread count,
+    warm) column — warm: the GEMV called back to back (like MUL_MAT), else in bench's interleaved rounds (codes evicted)."""
+    rows = {t: qamw_rows(res, t) for _, t, _ in columns}
+    shape0, t0, _ = columns[0]
     out = []
-    for k in sorted({k for _, k in rows[threads[0]]}):
-        for label, key in (("f32-lookup", "gemv_gweights_per_s"), ("integer", "int_gemv_gweights_per_s")):
-            x0 = rows[threads[0]][(shapes[0], k)][0]
+    for k in sorted({k for _, k in rows[t0]}):
+        for label, key in (("f32-lookup", "gemv"), ("integer", "int_gemv")):
+            x0 = rows[t0][(shape0, k)][0]
             path = f" ({x0['int_gemv_path']})" if key.startswith("int") else ""
-            cells = [spread([x[key] for x in rows[t][(s, k)]]) for s, t in zip(shapes, threads)]
-            if bw:  # GB/s of codes at the last thread count, and its share of the memory read bandwidth
-                g = statistics.median(x[key] for x in rows[threads[-1]][(shapes[-1], k)]) * x0["bpw"] / 8
+            field = lambda warm: f"{key}_warm_gweights_per_s" if warm else f"{key}_gweights_per_s"
+            cells = [spread([x[field(w)] for x in rows[t][(s, k)]]) for s, t, w in columns]
+            if bw:  # GB/s of codes in the last column, and its share of the memory read bandwidth
+                s, t, w = columns[-1]
+                g = statistics.median(x[field(w)] for x in rows[t][(s, k)]) * x0["bpw"] / 8
                 cells.append(f"{g:.1f} ({100 * g / bw:.0f} %)")
             out.append(f"| qamw k = {k} {label}{path} | {x0['bpw'] / 8:.3f} | " + " | ".join(cells) + " |")
     return out
 
 
-def int_gemv(shape, k, t):
-    """Picks the integer GEMV's G weights/s of (shape, k) at t threads out of one round."""
-    return lambda rnd: next(x["int_gemv_gweights_per_s"] for x in rnd["qamw"][str(t)]["results"]
+def int_gemv(shape, k, t, warm):
+    """Picks the integer GEMV's G weights/s of (shape, k) at t threads out of one round (warm: back to back)."""
+    key = "int_gemv_warm_gweights_per_s" if warm else "int_gemv_gweights_per_s"
+    return lambda rnd: next(x[key] for x in rnd["qamw"][str(t)]["results"]
                             if f"{x['rows']}×{x['cols']}" == shape and x["bits"] == k)
 
 
@@ -188,7 +195,9 @@ def render(res):
     if res["rounds"][0]["vec_dot"]:
         big, mm = "11008×4096", f"{MM_ROWS}×{MM_COLS}"
         out += ["G weights/s, one thread. llama.cpp: `test-quantize-perf --op vec_dot_q --size 45088768` (= 11008·4096) "
-                f"and `test-backend-ops perf -o MUL_MAT` on {mm}, n = 1; qamw: `qamw bench` GEMVs of {big} and {mm}.", "",
+                f"and `test-backend-ops perf -o MUL_MAT` on {mm}, n = 1; qamw: `qamw bench` GEMVs of {big} (in bench's "
+                f"interleaved rounds: codes evicted, as vec_dot_q streams its operands) and {mm} (called back to back, "
+                f"as MUL_MAT is: warm).", "",
                 "Bytes/weight: the weights' own (codes and scales); vec_dot_q also streams its Q8 activation, "
                 "given after the +.", "",
                 f"| kernel | bytes/weight | vec_dot_q 45088768 / qamw {big} | MUL_MAT / qamw {mm} |", "|---|---|---|---|"]
@@ -196,19 +205,19 @@ def render(res):
             out.append(f"| llama.cpp {ty} | {BPW[ty] / 8:.3f} + {ACT_BYTES.get(ty, Q8_K_BYTES):.3f} | "
                        f"{spread([rnd['vec_dot'][ty] for rnd in res['rounds']])} | "
                        f"{spread([rnd['mul_mat']['1'][ty] for rnd in res['rounds']])} |")
-        out += qamw_lines(res, [big, mm], [1, 1])
+        out += qamw_lines(res, [(big, 1, False), (mm, 1, True)])
         out += ["", "Targets of issue 13, one thread (ratios formed within each round; median, min–max):"]
         for k, ty, need in ((8, "q4_K", 2), (11, "q5_K", 1)):
             if ty in types:
-                out.append(ratio_line(res, int_gemv(big, k, 1), lambda rnd, ty=ty: rnd["vec_dot"][ty], need,
+                out.append(ratio_line(res, int_gemv(big, k, 1, False), lambda rnd, ty=ty: rnd["vec_dot"][ty], need,
                                       f"k = {k} integer GEMV {big} ÷ {ty} vec_dot_q (the issue's measure)"))
-                out.append(ratio_line(res, int_gemv(mm, k, 1), lambda rnd, ty=ty: rnd["mul_mat"]["1"][ty], need,
+                out.append(ratio_line(res, int_gemv(mm, k, 1, True), lambda rnd, ty=ty: rnd["mul_mat"]["1"][ty], need,
                                       f"k = {k} integer GEMV {mm} ÷ {ty} MUL_MAT (whole GEMV on both sides)"))
         out.append("")
     if len(T) > 1 or not res["rounds"][0]["vec_dot"]:
         mm = f"{MM_ROWS}×{MM_COLS}"
         out += [f"G weights/s, {mm}, n = 1, by thread count. llama.cpp: `GGML_N_THREADS=T test-backend-ops perf -o MUL_MAT "
-                "-b CPU`; qamw: `qamw bench --threads T` GEMVs.", "",
+                "-b CPU`; qamw: `qamw bench --threads T` GEMVs called back to back (warm, as MUL_MAT is).", "",
                 "| kernel | bytes/weight | " + " | ".join(f"{t} thr." for t in T) +
                 f" | GB/s of weights at {T[-1]} thr. (% of the memory read bandwidth) |", "|---|---|" + "---|" * (len(T) + 1)]
         for ty in types:
@@ -216,11 +225,11 @@ def render(res):
             out.append(f"| llama.cpp {ty} | {BPW[ty] / 8:.3f} | " +
                        " | ".join(spread([rnd["mul_mat"][str(t)][ty] for rnd in res["rounds"]]) for t in T) +
                        f" | {g:.1f} ({100 * g / bw(T[-1]):.0f} %) |")
-        out += qamw_lines(res, [mm] * len(T), T, bw(T[-1]))
+        out += qamw_lines(res, [(mm, t, True) for t in T], bw(T[-1]))
         out += ["", f"Targets of issue 13 at {T[-1]} threads (ratios formed within each round; median, min–max):"]
         for k, ty in ((8, "q4_K"), (11, "q5_K")):
             if ty in types and k in {x["bits"] for x in res["rounds"][0]["qamw"][str(T[-1])]["results"]}:
-                out.append(ratio_line(res, int_gemv(mm, k, T[-1]), lambda rnd, ty=ty: rnd["mul_mat"][str(T[-1])][ty], 1,
+                out.append(ratio_line(res, int_gemv(mm, k, T[-1], True), lambda rnd, ty=ty: rnd["mul_mat"][str(T[-1])][ty], 1,
                                       f"k = {k} integer GEMV ÷ {ty} MUL_MAT"))
         out.append("")
     return "\n".join(out)

@@ -20,7 +20,8 @@ const command_spec bench_spec{
     "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
     "(GFLOP/s). The integer-domain GEMV (qamw/engine.hpp int_dot_rows) runs beside the f32-lookup GEMV in the same rounds\n"
     "(int Gw/s, and int/f32 their ratio). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
-    "compare the same moments of machine load. Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
+    "compare the same moments of machine load; in those rounds each GEMV finds its codes evicted by the others. 'warm'\n"
+    "columns: the fused and the integer GEMV again, each called back to back (codes left in cache when they fit). Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
      {"bits", "LIST", "comma-separated k values"},
      {"threads", "N", "threads for every kernel (default 1)", integer(1, max_threads())},
@@ -105,8 +106,8 @@ int run_bench(const args& a) {
     if (!json) {
         std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
                     isa_name(kt.id), threads, reps, membw);
-        std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
-                    "gemv Gw/s", "int Gw/s", "int/f32", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
+        std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
+                    "gemv Gw/s", "int Gw/s", "int/f32", "warm gemv", "warm int", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
                     "f32 GF");
     }
     for (auto [r, c] : shapes) {
@@ -133,6 +134,11 @@ int run_bench(const args& a) {
                 [&] { tools::bf16_gemv(m, x.data(), y.data(), threads); },
                 [&] { m.imm->gemv(x.data(), y.data(), threads); }});
             const double t_gemv = t_mv[0], t_read = t_mv[1], t_f32 = t_mv[2], t_bf16 = t_mv[3], t_int = t_mv[4];
+            // The same two fused GEMVs back to back, each call finding the codes where the previous one left them
+            // (in cache when they fit): the cache state of an engine's repeated products and of llama.cpp's
+            // `test-backend-ops perf`. Above, the other GEMVs of each round evict them first.
+            const double t_gemv_warm = median_seconds(reps, [&] { m.mm->gemv(x.data(), y.data(), threads); });
+            const double t_int_warm = median_seconds(reps, [&] { m.imm->gemv(x.data(), y.data(), threads); });
             tools::json_out row = tools::json_out::object();
             row["rows"] = r;
             row["cols"] = c;
@@ -143,6 +149,8 @@ int run_bench(const args& a) {
             row["gemv_gweights_per_s"] = W / t_gemv / 1e9;
             row["gemv_packed_gb_per_s"] = B / t_gemv / 1e9;
             row["int_gemv_gweights_per_s"] = W / t_int / 1e9;
+            row["gemv_warm_gweights_per_s"] = W / t_gemv_warm / 1e9;
+            row["int_gemv_warm_gweights_per_s"] = W / t_int_warm / 1e9;
             row["int_gemv_path"] = int_uses_q8(kt, k) ? "q8" : "q16";
             row["read_packed_gb_per_s"] = B / t_read / 1e9;
             row["eigen_f32_gemv_gweights_per_s"] = W / t_f32 / 1e9;
@@ -180,9 +188,10 @@ int run_bench(const args& a) {
             }
             rows.push_back(row);
             if (!json) {
-                std::printf("%5lldx%-5lld %3d %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.1f %8.1f %8.1f %8.1f\n",
+                std::printf("%5lldx%-5lld %3d %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.1f %8.1f %8.1f %8.1f\n",
                             static_cast<long long>(r), static_cast<long long>(c), k, W / t_enc / 1e6, W / t_dec / 1e9,
-                            W / t_gemv / 1e9, W / t_int / 1e9, t_gemv / t_int, B / t_read / 1e9, W / t_f32 / 1e9,
+                            W / t_gemv / 1e9, W / t_int / 1e9, t_gemv / t_int, W / t_gemv_warm / 1e9, W / t_int_warm / 1e9,
+                            B / t_read / 1e9, W / t_f32 / 1e9,
                             W / t_bf16 / 1e9, gf[0], gf[1], gf[2], gf[3]);
                 if (a.has("int-gemm-m"))
                     std::printf("            gemm m = %lld: f32 fused %.1f GFLOP/s, int %.1f GFLOP/s (x%.2f)\n",

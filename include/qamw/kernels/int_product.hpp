@@ -8,7 +8,8 @@
 //     from a 128-byte periodic table (the index's high junk bits select a copy), k = 8 two vpermi2b + one byte
 //     blend on bit 7 per coordinate. Then two vpdpbusd (ux·ax, uy·ay, 4 pairs per int32 lane), one int→float
 //     conversion, one FMA with the per-lane block scale. The bias 128·Σ d·a is subtracted once per row.
-//     ≈ 8 (k ≤ 7) / 12 (k = 8) instructions per 128 weights; reads k/16 bytes of codes per weight, no overread.
+//     ≈ 9 (k ≤ 7) / 13 (k = 8) instructions per 128 weights (one a software prefetch 4 KiB ahead); reads k/16 bytes
+//     of codes per weight, no overread.
 //   int_product<Arch>::dot_rows_q16  (any k; SIMD for AVX2 and AVX-512, scalar reference elsewhere)
 //     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), then one pmaddwd (cx·ax + cy·ay
 //     per pair) against the interleaved int16 activation.
@@ -123,6 +124,12 @@ template <class Arch, int K>
 struct vnni {
     static float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
+    /// How far ahead rows_q8 prefetches its codes. The hardware prefetchers alone left one thread of the 16-core Xeon
+    /// (Emerald Rapids) at about half its read bandwidth; 4096 bytes ahead took k = 7–8 from 12–14 to 19–27 G weights/s
+    /// with the codes in DRAM (2048: less; 8192 or a prefetch to L2 only: the same), and changed nothing measurable on
+    /// the Zen 4 VM (docs/PERFORMANCE.md "Integer kernels").
+    static constexpr std::size_t prefetch_bytes = 4096;
+
     /// q8: 64 pairs per step, codebook in registers.
     static void rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                         const int_codebook& cb, const block_q8a* a, float bias, float* y) {
@@ -150,6 +157,10 @@ struct vnni {
             const std::uint8_t* c = codes + r * stride;
             __m512 f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps();
             auto step = [&](std::size_t i, __mmask64 m, __m512& f) {
+                // Prefetch the codes prefetch_bytes ahead (never faults; past the matrix it only wastes a slot). The
+                // address is formed as an integer: a pointer that far past the codes would be undefined.
+                _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(c) + i * 8 * K + prefetch_bytes),
+                             _MM_HINT_T0);
                 // full chunks with 64 readable bytes: a plain load (a partial-mask load measured 10x slower on Zen 4)
                 const __m512i raw = m == ~__mmask64{0} ? _mm512_loadu_si512(c + i * 8 * K) : _mm512_maskz_loadu_epi8(m, c + i * 8 * K);
                 __m512i idx = raw;
