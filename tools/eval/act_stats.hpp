@@ -2,8 +2,8 @@
 // of activation-aware scaling (AWQ: s_j = mean|x_j|^α) and of importance weighting (mean x_j², as llama.cpp's imatrix).
 //
 // What is measured. The f32 forward pass over calibration windows (n_ctx tokens each, first token set to BOS, every
-// position recorded, logits computed for every position so that lm_head sees all of them too). For each linear layer
-// with weight W [out, in] and each input channel j < in, over all T recorded rows x of its input:
+// position recorded, including the output projection's input at every position). For each linear layer with weight
+// W [out, in] and each input channel j < in, over all T recorded rows x of its input:
 //     mean_abs_j = (1/T) Σ |x_j|,   mean_sq_j = (1/T) Σ x_j²
 // accumulated in double per window, the windows' sums added in window order, so the result does not depend on the
 // thread count. q/k/v (and gate/up) share their input, so their statistics are equal; each is stored under its own
@@ -16,32 +16,33 @@
 // window's Gram XᵀX is formed in f32 (Eigen rank update, one window = n_ctx rows) and added to a double accumulator
 // (lower triangle) in window order, so the result does not depend on the thread count.
 //
-// Layer by layer (as GPTQ collects its Hessians). The pass runs in stages: every window is embedded once; then for each
-// decoder layer l, layer l runs over every window's hidden state, and that layer's statistics are complete: they are
-// converted and written to the output file (tools/eval/act_stats_file.hpp's act_stats_writer, at their places in the
-// file, the second moments in pieces of rows) and freed before layer l+1 starts; last the head (final norm + lm_head,
-// whose input is recorded too). Windows run in rounds of one window per thread; after each round the windows' sums
-// and Grams are added in window order. Between stages the hidden states of all windows (W · n_ctx · hidden f32) live
-// in a scratch file next to the output (tools/common/scratch_file.hpp: removed at the end, on error and on a signal),
-// read and written one window at a time per thread. The per-window arithmetic and the order of every addition are
-// those of the former one-pass collection (each stage runs the same operations as llama_model::forward), so the
-// bytes are the same (checked with `cmp` against it, docs/FEEDBACK.md).
+// Layer by layer (as GPTQ gathers its Hessians). The pass runs in stages: every window is embedded once; then for each
+// decoder layer l, layer l runs over every window's hidden state, after which that layer's statistics are complete:
+// they are converted, written to the output file at their places (act_stats_writer, tools/eval/act_stats_file.hpp;
+// the second moments in pieces of rows, never as a whole f32 matrix) and freed before layer l+1 starts. Last the head:
+// the final norm, whose output is recorded as the output projection's input (the projection itself is not run: its
+// logits are not needed; for house-a it was 30% of the pass). Windows run in rounds of one window per thread; after
+// each round the windows' sums and Grams are added in window order (the Grams of one group computed in parallel, one
+// window per thread, then added with the triangle's rows split between the threads). Between stages the hidden states
+// of all windows (W · n_ctx · hidden_size floats) are kept in a scratch file next to the output
+// (tools/common/scratch_file.hpp: removed at the end, on an error and on SIGINT/SIGTERM/SIGHUP), read and written one
+// window at a time per thread. Each stage runs the operations of llama_model::forward, and every addition happens in
+// the order of the former one-pass collection, so the output is the same, byte for byte (`cmp`, docs/FEEDBACK.md).
 //
-// Memory bound (from the code below; d = hidden_size, q = q_features, f = intermediate_size, V = vocab_size,
-// n = n_ctx, P threads; 4-byte floats, 8-byte doubles), besides the model itself:
-//     one layer's accumulators     8 · (3 · d(d+1)/2 + f(f+1)/2)   [qkv, gate_up, o (q = d) and down; with q ≠ d,
-//                                                                   o's is q(q+1)/2 instead of d(d+1)/2]
-//       (or, in the head stage, the lm_head group's 8 · d(d+1)/2)
-//     per thread: its window's inputs of one layer's groups  4 · n · (2d + q + f)    (second moments only)
+// Memory bound, from the code below (d = hidden_size, q = q_features, k = kv_features, f = intermediate_size, n = n_ctx,
+// P threads; floats 4 bytes, doubles 8), besides the model and the token ids:
+//     the current layer's accumulators   8 · (2 · d(d+1)/2 + q(q+1)/2 + f(f+1)/2)    (second moments only; qkv,
+//                                        gate_up, o, down; in the head stage the lm_head group's 8 · d(d+1)/2)
+//     per thread: the window's inputs of the layer's groups   4 · n · (2d + q + f)    (second moments only)
 //                 one f32 Gram of the widest group            4 · f²                  (second moments only)
-//                 the forward workspace                       4 · n · (3d + 2q + 2·kv + 2f) + 4 · 64 · n
-//                 the window's logits (head stage only)       4 · n · V
-//     per-channel sums of one layer                            16 · (5d + q + f) per thread and once in total
-// and no term grows with the number of calibration tokens (the hidden states are on disk: 4 · W · n · d bytes).
-// A 7B-shaped model (d = q = 4096, kv = 4096, f = 11008, V = 32000, n = 512): accumulators 686 MB, per thread 47.7 MB
-// of inputs + 485 MB of Gram + 67 MB of workspace (+ 65.5 MB of logits in the head stage); 262,144 calibration tokens
-// take a 4.3 GB scratch file. Before, the accumulators of every layer were held at once (32 × 686 MB = 22 GB).
-// Measured on house-a: docs/FEEDBACK.md.
+//                 the forward workspace (llama_workspace)     4 · n · (3d + 2q + 2k + 2f + min(n, 64))
+//                 the window's per-channel sums               16 · (5d + q + f)
+//     the layer's per-channel sums                             16 · (5d + q + f)
+//     one piece of a second moment being written               ≤ 1 MiB (+ the same again as little-endian bytes)
+// Nothing grows with the number of calibration tokens: their hidden states are on disk (4 · W · n · d bytes).
+// A 7B-shaped model (d = q = k = 4096, f = 11008, n = 512): accumulators 686 MB (in the old one-pass collection all 32
+// layers' at once: 22 GB), per thread 47.7 MB of inputs + 485 MB of Gram + 104 MB of workspace; 262,144 calibration
+// tokens make a 4.3 GB scratch file. Measured on house-a (peak RSS, wall time, before and after): docs/FEEDBACK.md.
 //
 // The file format: tools/eval/act_stats_file.hpp.
 #pragma once
