@@ -670,7 +670,8 @@ struct direct_moments {
             d.resize(std::size_t(in * in));
             for (int64_t t = 0; t < m; ++t)
                 for (int64_t i = 0; i < in; ++i)
-                    for (int64_t j = 0; j < in; ++j) d[std::size_t(i * in + j)] += double(x[t * in + i]) * x[t * in + j];
+                    for (int64_t j = 0; j < in; ++j)
+                        d[std::size_t(i * in + j)] += double(x[t * in + i]) * x[t * in + j];
             rows[key] += m;
         };
     }
@@ -689,7 +690,8 @@ void check_moments(const std::string& path, const direct_moments& direct) {
               std::to_string(direct.rows.at(key)));
         for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = 0; j < n; ++j)
-                CHECK(std::fabs(m[i * n + j] - d[i * n + j] / T) <= 1e-5 * std::sqrt(d[i * n + i] * d[j * n + j]) / T + 1e-12);
+                CHECK(std::fabs(m[i * n + j] - d[i * n + j] / T) <=
+                      1e-5 * std::sqrt(d[i * n + i] * d[j * n + j]) / T + 1e-12);
     }
 }
 

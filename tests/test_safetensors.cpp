@@ -257,7 +257,8 @@ TEST_CASE("safetensors: write_part streams tensors in any order and in pieces, t
             safetensors_writer w(path);
             REQUIRE_THROWS_WITH(w.write_part("a", data, 4), Catch::Contains("before begin()"));
             declare(w);
-            REQUIRE_THROWS_WITH(w.write_part("zz", data, 4), Catch::Contains("write_part('zz'): tensor was not declared"));
+            REQUIRE_THROWS_WITH(w.write_part("zz", data, 4),
+                                Catch::Contains("write_part('zz'): tensor was not declared"));
             w.write_part("a", data, 8);
             REQUIRE_THROWS_WITH(w.write_part("a", data, 16),
                                 Catch::Contains("write_part('a'): 16 bytes, but only 12 of its 20 are left"));

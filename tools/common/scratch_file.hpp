@@ -1,5 +1,5 @@
-// tools/common/scratch_file.hpp — a tool's temporary read-write file for intermediate data too large to keep in memory
-// (e.g. the hidden states of every calibration window between two layers of `qamw stats`).
+// tools/common/scratch_file.hpp — a tool's temporary read-write file for intermediate data too large to keep in
+// memory (e.g. the hidden states of every calibration window between two layers of `qamw stats`).
 //
 // The file is created next to a given path (`PREFIX` + six random characters, mkstemp: exclusive, mode 0600), so that
 // it lies on the output's file system; it is registered with tools/common/temp_registry.hpp as soon as it exists, so a

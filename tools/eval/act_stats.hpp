@@ -21,16 +21,17 @@
 // they are converted, written to the output file at their places (act_stats_writer, tools/eval/act_stats_file.hpp;
 // the second moments in pieces of rows, never as a whole f32 matrix) and freed before layer l+1 starts. Last the head:
 // the final norm, whose output is recorded as the output projection's input (the projection itself is not run: its
-// logits are not needed; for house-a it was 30% of the pass). Windows run in rounds of one window per thread; after
-// each round the windows' sums and Grams are added in window order (the Grams of one group computed in parallel, one
-// window per thread, then added with the triangle's rows split between the threads). Between stages the hidden states
-// of all windows (W · n_ctx · hidden_size floats) are kept in a scratch file next to the output
-// (tools/common/scratch_file.hpp: removed at the end, on an error and on SIGINT/SIGTERM/SIGHUP), read and written one
-// window at a time per thread. Each stage runs the operations of llama_model::forward, and every addition happens in
-// the order of the former one-pass collection, so the output is the same, byte for byte (`cmp`, docs/FEEDBACK.md).
+// logits are not needed; for house-a it was 16.8 of the pass's 58 GFLOP per window with second moments). Windows run
+// in rounds of one window per thread; after each round the windows' sums and Grams are added in window order (the
+// Grams of one group computed in parallel, one window per thread, then added with the triangle's rows split between
+// the threads). Between stages the hidden states of all windows (W · n_ctx · hidden_size floats) are kept in a
+// scratch file next to the output (tools/common/scratch_file.hpp: removed at the end, on an error and on SIGINT,
+// SIGTERM or SIGHUP), read and written one window at a time per thread. Each stage runs the operations of
+// llama_model::forward, and every addition happens in the order of the former one-pass collection, so the output is
+// the same, byte for byte (`cmp`, docs/FEEDBACK.md).
 //
-// Memory bound, from the code below (d = hidden_size, q = q_features, k = kv_features, f = intermediate_size, n = n_ctx,
-// P threads; floats 4 bytes, doubles 8), besides the model and the token ids:
+// Memory bound, from the code below (d = hidden_size, q = q_features, k = kv_features, f = intermediate_size,
+// n = n_ctx; floats 4 bytes, doubles 8), besides the model and the token ids:
 //     the current layer's accumulators   8 · (2 · d(d+1)/2 + q(q+1)/2 + f(f+1)/2)    (second moments only; qkv,
 //                                        gate_up, o, down; in the head stage the lm_head group's 8 · d(d+1)/2)
 //     per thread: the window's inputs of the layer's groups   4 · n · (2d + q + f)    (second moments only)
@@ -42,7 +43,11 @@
 // Nothing grows with the number of calibration tokens: their hidden states are on disk (4 · W · n · d bytes).
 // A 7B-shaped model (d = q = k = 4096, f = 11008, n = 512): accumulators 686 MB (in the old one-pass collection all 32
 // layers' at once: 22 GB), per thread 47.7 MB of inputs + 485 MB of Gram + 104 MB of workspace; 262,144 calibration
-// tokens make a 4.3 GB scratch file. Measured on house-a (peak RSS, wall time, before and after): docs/FEEDBACK.md.
+// tokens make a 4.3 GB scratch file.
+// Measured on house-a, --second-moments --threads 2, one pass (main at e44cb85) → layer by layer, on a shared 2-core
+// machine (wall times noisy; medians of 3): 65,536 tokens: peak RSS 680 → 257 MB, wall 112.7 → 82.5 s, user CPU
+// 53.8 → 40.9 s; all 262,144 tokens (one run each): 680 → 257 MB, 429 → 250 s, 220 → 162 s; outputs identical
+// (`cmp`). Commands and more: docs/FEEDBACK.md.
 //
 // The file format: tools/eval/act_stats_file.hpp.
 #pragma once
@@ -166,9 +171,9 @@ public:
             hidden.write_at(uint64_t(w) * state_bytes, ws[t].x.data(), state_bytes);
         }, report);
 
-        // Passes 1 … L: the decoder layers; pass L+1: the head, where the final norm's output is shown to the observer
-        // as the output projection's input (the product itself, whose logits nobody reads, is skipped). Each pass ends
-        // with its statistics written and freed.
+        // Passes 1 … L: the decoder layers; pass L+1: the head, where the final norm's output is shown to the
+        // observer as the output projection's input (the product itself, whose logits nobody reads, is skipped).
+        // Each pass ends with its statistics written and freed.
         const input_observer record = observer();
         for (std::size_t s = 0; s < stages.size(); ++s) {
             const bool head = s + 1 == stages.size();
@@ -304,7 +309,8 @@ private:
         for (std::size_t i = 0; i < expected.size(); ++i) {
             const act_stats_layout::entry& e = expected[i].linear;
             const sums& s = total.layers.at(total.order[i]);
-            if (total.order[i] != e.name || int64_t(s.abs.size()) != e.in || s.rows != e.tokens) throw mismatch("linear inputs", e);
+            if (total.order[i] != e.name || int64_t(s.abs.size()) != e.in || s.rows != e.tokens)
+                throw mismatch("linear inputs", e);
             std::vector<float> mean_abs(s.abs.size()), mean_sq(s.sq.size());
             for (std::size_t j = 0; j < s.abs.size(); ++j) {
                 mean_abs[j] = float(s.abs[j] / double(s.rows));
@@ -387,7 +393,8 @@ private:
             });
             const std::size_t parts = std::size_t(resolve_threads(threads));
             auto row_at = [&](std::size_t p) {  // rows [0, row_at(p)) hold about p/parts of the triangle
-                return p >= parts ? m.in : std::min(m.in, int64_t(std::ceil(double(m.in) * std::sqrt(double(p) / double(parts)))));
+                if (p >= parts) return m.in;
+                return std::min(m.in, int64_t(std::ceil(double(m.in) * std::sqrt(double(p) / double(parts)))));
             };
             parallel_for(parts, threads, [&](std::size_t p0, std::size_t p1) {
                 for (int64_t i = row_at(p0); i < row_at(p1); ++i)
