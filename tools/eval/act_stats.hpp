@@ -143,6 +143,8 @@ public:
                                                         ", outside the model's vocabulary [0, " + std::to_string(V) +
                                                         ")");
         const int T = int(std::min<int64_t>(resolve_threads(threads), W));
+        moments_.clear();  // what an earlier call that failed midway left
+        moment_order_.clear();
         const std::vector<std::vector<input_entry>> stages = stage_inputs(cfg, model.lm_head_name(), W * n_ctx);
         act_stats_layout layout;
         layout.n_ctx = n_ctx;
