@@ -443,7 +443,8 @@ int run_and_signal(const std::vector<std::string>& args, std::chrono::millisecon
 
 TEST_CASE("cli: SIGINT, SIGTERM and SIGHUP leave no temporary files and end with the signal", "[cli][slow]") {
     const std::string house = std::string(QAMW_SHARED_DIR) + "/models/house-a";
-    if (!fs::exists(house + "/model.safetensors")) std::exit(4);  // skipped: ../shared absent
+    const std::string calib = std::string(QAMW_SHARED_DIR) + "/data/tokens/calib-gutenberg.llama2sp.i32";
+    if (!fs::exists(house + "/model.safetensors") || !fs::exists(calib)) std::exit(4);  // skipped: ../shared absent
     scratch s;
     // A container to dequantize, made once.
     REQUIRE(run("quantize " + quote(house) + " " + quote(s / "h.st")).status == 0);
@@ -468,6 +469,15 @@ TEST_CASE("cli: SIGINT, SIGTERM and SIGHUP leave no temporary files and end with
             }
             CHECK(litter(s).empty());
             fs::remove_all(s / "dq");
+            // stats: the output and the scratch file of the hidden states between layers
+            st = run_and_signal({"stats", house, "--tokens", calib, "--out", s / "stats.st", "--second-moments",
+                                 "--max-tokens", "4096", "--threads", "1"},
+                                std::chrono::milliseconds(delay_ms), sig);
+            if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);
+            else CHECK(WEXITSTATUS(st) == 0);
+            if (fs::exists(s / "stats.st")) CHECK_NOTHROW(qamw::eval::read_act_stats(s / "stats.st"));
+            CHECK(litter(s).empty());
+            fs::remove(s / "stats.st");
         }
     }
 }

@@ -2,7 +2,9 @@
 // implementation, the reference perplexity of stories260K, thread-count independence, KL divergence (self = 0, the
 // top-K + tail-sample estimate against the exact full-vocabulary KL), base-file validation, config parsing, the
 // pluggable linear layer, and the activation statistics of `qamw stats`.
+#include "fsize_limit.hpp"
 #include "shared_data.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,10 +12,12 @@
 #include <eval/llama.hpp>
 #include <eval/perplexity.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
@@ -645,24 +649,75 @@ TEST_CASE("eval: on house-a the tail samples are needed (top-K alone underestima
 
 // ---- activation statistics -----------------------------------------------------------------------------------------------
 
+namespace {
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+/// Σ x xᵀ in double per input group over the windows of a plain forward pass: the first member of a group seen in
+/// each window (as the collector keeps it), and the number of rows.
+struct direct_moments {
+    std::map<std::string, std::vector<double>> sum;
+    std::map<std::string, int64_t> rows;
+    std::set<std::string> seen_in_window;
+    input_observer observer() {
+        return [this](const std::string& name, const float* x, int64_t m, int64_t in) {
+            const std::string key = qamw::tools::awq_group_key(name);
+            if (!seen_in_window.insert(key).second) return;
+            std::vector<double>& d = sum[key];
+            d.resize(std::size_t(in * in));
+            for (int64_t t = 0; t < m; ++t)
+                for (int64_t i = 0; i < in; ++i)
+                    for (int64_t j = 0; j < in; ++j)
+                        d[std::size_t(i * in + j)] += double(x[t * in + i]) * x[t * in + j];
+            rows[key] += m;
+        };
+    }
+};
+
+/// Checks every second moment of the statistics file `path` against `direct` (f32 Grams per window against double).
+void check_moments(const std::string& path, const direct_moments& direct) {
+    const second_moment_file f = second_moment_file::open(path);
+    REQUIRE(f.count() == direct.sum.size());
+    for (const auto& [key, d] : direct.sum) {
+        CAPTURE(key);
+        const auto n = std::size_t(std::lround(std::sqrt(double(d.size()))));
+        const std::vector<float> m = f.load(key, int64_t(n));
+        const double T = double(direct.rows.at(key));
+        CHECK(*qamw::io::safetensors_file::open(path).find_metadata(key + ".second_moment.tokens") ==
+              std::to_string(direct.rows.at(key)));
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j)
+                CHECK(std::fabs(m[i * n + j] - d[i * n + j] / T) <=
+                      1e-5 * std::sqrt(d[i * n + i] * d[j * n + j]) / T + 1e-12);
+    }
+}
+
+}  // namespace
+
 TEST_CASE("eval: activation statistics equal a direct computation and survive a file round trip", "[eval]") {
     llama_config c = small_config(true, 6);
     memory_source src = random_weights(c, 41, false);
     act_stats_collector collector;
     llama_model model(c, src, observe_inputs(dense_factory(src), collector.observer()));
     std::vector<int32_t> tokens = random_tokens(5 * 24 + 3, int32_t(c.vocab_size), 4);
-    act_stats s1 = collector.collect(model, tokens, 24, 0, 1);
-    act_stats s2 = collector.collect(model, tokens, 24, 0, 2);
+    qamw::test::temp_dir dir;
+    const act_stats_summary r1 = collector.collect(model, tokens, 24, 0, 1, dir / "s1.st");
+    collector.collect(model, tokens, 24, 0, 2, dir / "s2.st");
+    CHECK(file_bytes(dir / "s1.st") == file_bytes(dir / "s2.st"));  // thread count: bit-identical
+    CHECK(r1.windows == 5);
+    CHECK(r1.layers == std::size_t(7 * c.num_hidden_layers + 1));
+    CHECK(r1.moments == 0);
+    act_stats s1 = read_act_stats(dir / "s1.st");
     REQUIRE(s1.layers.size() == std::size_t(7 * c.num_hidden_layers + 1));
     CHECK(s1.windows == 5);
-    for (std::size_t i = 0; i < s1.layers.size(); ++i) {
-        CHECK(s1.layers[i].first == s2.layers[i].first);
-        CHECK(s1.layers[i].second.mean_abs == s2.layers[i].second.mean_abs);  // thread count: bit-identical
-        CHECK(s1.layers[i].second.mean_sq == s2.layers[i].second.mean_sq);
-        CHECK(s1.layers[i].second.tokens == 5 * 24);
-    }
+    CHECK(s1.n_ctx == 24);
+    for (const auto& [name, st] : s1.layers) CHECK(st.tokens == 5 * 24);
     CHECK(s1.layers.front().first == "model.layers.0.self_attn.q_proj.weight");
     CHECK(s1.layers.back().first == "model.embed_tokens.weight");
+    CHECK(s1.find("model.layers.1.mlp.down_proj.weight") != nullptr);
 
     // direct: the naive forward pass shows every linear input; accumulate the same statistics
     std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> direct;
@@ -686,18 +741,10 @@ TEST_CASE("eval: activation statistics equal a direct computation and survive a 
         }
     }
 
-    const std::string path = temp_path("stats.safetensors");
+    // write_act_stats of what was read writes the same bytes as the collector's streaming writer
+    const std::string path = dir / "copy.st";
     write_act_stats(path, s1);
-    act_stats back = read_act_stats(path);
-    REQUIRE(back.layers.size() == s1.layers.size());
-    for (std::size_t i = 0; i < s1.layers.size(); ++i) {
-        CHECK(back.layers[i].first == s1.layers[i].first);
-        CHECK(back.layers[i].second.mean_abs == s1.layers[i].second.mean_abs);
-        CHECK(back.layers[i].second.mean_sq == s1.layers[i].second.mean_sq);
-        CHECK(back.layers[i].second.tokens == s1.layers[i].second.tokens);
-    }
-    CHECK(back.n_ctx == 24);
-    CHECK(back.find("model.layers.1.mlp.down_proj.weight") != nullptr);
+    CHECK(file_bytes(path) == file_bytes(dir / "s1.st"));
 
     SECTION("invalid statistics files are rejected") {
         auto write_raw = [&](const std::string& format, float abs0, float sq0, bool with_tokens) {
@@ -724,47 +771,149 @@ TEST_CASE("eval: activation statistics equal a direct computation and survive a 
         write_raw("qamw-act-stats", 1, 2, false);
         CHECK_THROWS_WITH(read_act_stats(path), Catch::Contains("x.weight.tokens"));
     }
-    fs::remove(path);
 }
 
 TEST_CASE("eval: second moments E[x xT] per input group equal a direct computation, the same bytes for every thread "
           "count", "[eval]") {
-    llama_config c = small_config(true, 6);
-    memory_source src = random_weights(c, 43, false);
-    act_stats_collector collector(true);
-    // direct: Σ x xᵀ in double over every window's input of each group (the first member of a group seen)
-    std::map<std::string, std::vector<double>> direct;
-    std::set<std::string> seen_in_window;
-    bool record = true;
-    input_observer direct_obs = [&](const std::string& name, const float* x, int64_t m, int64_t in) {
-        if (!record || !seen_in_window.insert(qamw::tools::awq_group_key(name)).second) return;
-        std::vector<double>& d = direct[qamw::tools::awq_group_key(name)];
-        d.resize(std::size_t(in * in));
-        for (int64_t t = 0; t < m; ++t)
-            for (int64_t i = 0; i < in; ++i)
-                for (int64_t j = 0; j < in; ++j) d[std::size_t(i * in + j)] += double(x[t * in + i]) * x[t * in + j];
-    };
-    llama_model model(c, src, observe_inputs(observe_inputs(dense_factory(src), collector.observer()), direct_obs));
-    std::vector<int32_t> tokens = random_tokens(4 * 20, int32_t(c.vocab_size), 7);
-    act_stats s1 = collector.collect(model, tokens, 20, 0, 1, [&](int64_t, int64_t) { seen_in_window.clear(); });
-    record = false;
-    act_stats s2 = collector.collect(model, tokens, 20, 0, 3);
-    REQUIRE(s1.moments.size() == std::size_t(4 * c.num_hidden_layers + 1));
-    REQUIRE(s2.moments.size() == s1.moments.size());
-    CHECK(s1.moments.front().first == "model.layers.0.self_attn.qkv");
-    CHECK(s1.moments.back().first == "model.embed_tokens.weight");
-    for (std::size_t g = 0; g < s1.moments.size(); ++g) {
-        const auto& [key, sm] = s1.moments[g];
-        CAPTURE(key);
-        CHECK(s2.moments[g].first == key);
-        CHECK(s2.moments[g].second.m == sm.m);  // bit-identical for 1 and 3 threads
-        CHECK(sm.tokens == 80);
-        const std::vector<double>& d = direct.at(key);
-        REQUIRE(sm.m.size() == d.size());
-        const auto n = std::size_t(sm.in);
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = 0; j < n; ++j)
-                CHECK(std::fabs(sm.m[i * n + j] - d[i * n + j] / 80) <=
-                      1e-5 * std::sqrt(d[i * n + i] * d[j * n + j]) / 80 + 1e-12);
+    for (const bool tied : {true, false}) {
+        CAPTURE(tied);
+        llama_config c = small_config(tied, 6);
+        memory_source src = random_weights(c, 43, !tied);
+        act_stats_collector collector(true);
+        llama_model model(c, src, observe_inputs(dense_factory(src), collector.observer()));
+        const int64_t n = 20, windows = 4;
+        std::vector<int32_t> tokens = random_tokens(std::size_t(n * windows), int32_t(c.vocab_size), 7);
+        // direct: the plain forward pass of every window
+        direct_moments direct;
+        llama_model plain(c, src, observe_inputs(dense_factory(src), direct.observer()));
+        llama_workspace ws;
+        std::vector<float> logits(std::size_t(n * c.vocab_size));
+        for (int64_t w = 0; w < windows; ++w) {
+            std::vector<int32_t> t(tokens.begin() + w * n, tokens.begin() + (w + 1) * n);
+            t[0] = c.bos_token_id;
+            direct.seen_in_window.clear();
+            plain.forward(t.data(), n, 0, n, ws, logits.data());
+        }
+        qamw::test::temp_dir dir;
+        const act_stats_summary r = collector.collect(model, tokens, n, 0, 1, dir / "s1.st");
+        collector.collect(model, tokens, n, 0, 3, dir / "s3.st");
+        CHECK(file_bytes(dir / "s1.st") == file_bytes(dir / "s3.st"));  // bit-identical for 1 and 3 threads
+        CHECK(r.moments == std::size_t(4 * c.num_hidden_layers + 1));
+        const std::string lm = tied ? "model.embed_tokens.weight" : "lm_head.weight";
+        REQUIRE(direct.sum.size() == r.moments);
+        REQUIRE(direct.sum.count(lm));
+        check_moments(dir / "s1.st", direct);
+        // written after the per-channel tensors, in model order (lm_head last)
+        const auto f = qamw::io::safetensors_file::open(dir / "s1.st");
+        const std::size_t first = std::size_t(2 * (7 * c.num_hidden_layers + 1));
+        REQUIRE(f.tensors().size() == first + r.moments);
+        std::vector<const qamw::io::tensor_info*> by_offset;
+        for (const auto& t : f.tensors()) by_offset.push_back(&t);
+        std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+        CHECK(by_offset[first - 1]->name == lm + ".mean_sq");
+        CHECK(by_offset[first]->name == "model.layers.0.self_attn.qkv.second_moment");
+        CHECK(by_offset.back()->name == lm + ".second_moment");
+        CHECK(dir.entries().size() == 2);  // no scratch file left
     }
+}
+
+TEST_CASE("eval: layer-by-layer statistics of stories260K equal E[x xT] of the plain forward pass", "[eval]") {
+    const std::string m = std::string(QAMW_SOURCE_DIR) + "/examples/data/stories260K";
+    llama_checkpoint ck = llama_checkpoint::open(m);
+    checkpoint_source src(ck.ckpt);
+    act_stats_collector collector(true);
+    llama_model model(ck.config, src, observe_inputs(dense_factory(src), collector.observer()));
+    direct_moments direct;
+    llama_model plain(ck.config, src, observe_inputs(dense_factory(src), direct.observer()));
+    const int64_t n = 64, windows = 3;
+    std::vector<int32_t> tokens = random_tokens(std::size_t(n * windows), int32_t(ck.config.vocab_size), 11);
+    llama_workspace ws;
+    std::vector<float> logits(std::size_t(n * ck.config.vocab_size));
+    for (int64_t w = 0; w < windows; ++w) {
+        std::vector<int32_t> t(tokens.begin() + w * n, tokens.begin() + (w + 1) * n);
+        t[0] = ck.config.bos_token_id;
+        direct.seen_in_window.clear();
+        plain.forward(t.data(), n, 0, n, ws, logits.data());
+    }
+    qamw::test::temp_dir dir;
+    collector.collect(model, tokens, n, 0, 2, dir / "s.st");
+    REQUIRE(direct.sum.size() == std::size_t(4 * ck.config.num_hidden_layers + 1));
+    check_moments(dir / "s.st", direct);
+    // per-channel mean x² is the diagonal of E[x xᵀ] (the same rows, f64 sums against f32 Grams)
+    const act_stats s = read_act_stats(dir / "s.st");
+    const second_moment_file f = second_moment_file::open(dir / "s.st");
+    const std::string down = "model.layers.4.mlp.down_proj.weight";
+    const std::vector<float> md = f.load(down, ck.config.intermediate_size);
+    for (int64_t j = 0; j < ck.config.intermediate_size; ++j)
+        CHECK(s.find(down)->mean_sq[std::size_t(j)] ==
+              Approx(md[std::size_t(j * ck.config.intermediate_size + j)]).epsilon(1e-5));
+}
+
+TEST_CASE("eval: statistics leave no file behind: missing directory, full disk, truncated scratch file, success",
+          "[eval]") {
+    llama_config c = small_config(true, 6);
+    memory_source src = random_weights(c, 45, false);
+    act_stats_collector collector(true);
+    llama_model model(c, src, observe_inputs(dense_factory(src), collector.observer()));
+    std::vector<int32_t> tokens = random_tokens(5 * 24, int32_t(c.vocab_size), 5);
+    qamw::test::temp_dir dir;
+    const int live = qamw::tools::temp_registry::live();
+
+    SECTION("success: only the output remains, nothing stays registered") {
+        collector.collect(model, tokens, 24, 0, 2, dir / "out.st");
+        CHECK(dir.entries() == std::vector<std::string>{"out.st"});
+    }
+    SECTION("the output's directory does not exist") {
+        const std::string out = dir / "no/such/dir/out.st";
+        try {
+            collector.collect(model, tokens, 24, 0, 2, out);
+            FAIL("no error");
+        } catch (const qamw::error& e) {
+            CHECK(e.code() == qamw::errc::io);
+            CHECK_THAT(e.what(), Catch::Contains(out) && Catch::Contains("No such file or directory"));
+        }
+        CHECK(dir.entries().empty());
+    }
+    SECTION("a full disk while the hidden states are written (file size limit below their 11,520 bytes)") {
+        std::string msg;
+        {
+            qamw::test::fsize_limit limit(8192);
+            try {
+                collector.collect(model, tokens, 24, 0, 2, dir / "out.st");
+            } catch (const qamw::error& e) {
+                msg = e.what();
+                CHECK(e.code() == qamw::errc::io);
+            }
+        }
+        CHECK_THAT(msg, Catch::Contains(dir / "out.st.tmp-hidden-") && Catch::Contains("File too large"));
+        CHECK(dir.entries().empty());
+    }
+    SECTION("the scratch file: positional round trip, a truncated file, an unwritable place, removal") {
+        std::string path;
+        {
+            const qamw::tools::scratch_file f(dir / "x.tmp-s-");
+            path = f.path();
+            CHECK(path.rfind(dir / "x.tmp-s-", 0) == 0);
+            CHECK(qamw::tools::temp_registry::live() == live + 1);  // a signal would remove it
+            const std::string a = "0123456789", b = "abcdef";
+            f.write_at(100, b.data(), b.size());
+            f.write_at(0, a.data(), a.size());
+            std::string back(6, '?');
+            f.read_at(100, back.data(), 6);
+            CHECK(back == b);
+            fs::resize_file(path, 103);
+            try {
+                f.read_at(100, back.data(), 6);
+                FAIL("no error");
+            } catch (const qamw::error& e) {
+                CHECK(e.code() == qamw::errc::io);
+                CHECK_THAT(e.what(), Catch::Contains(path) && Catch::Contains("truncated"));
+            }
+        }
+        CHECK_FALSE(fs::exists(path));
+        CHECK_THROWS_WITH(qamw::tools::scratch_file(dir / "missing/x-"),
+                          Catch::Contains(dir / "missing/x-XXXXXX") && Catch::Contains("No such file or directory"));
+        CHECK(dir.entries().empty());
+    }
+    CHECK(qamw::tools::temp_registry::live() == live);
 }

@@ -20,8 +20,8 @@
 #include <vector>
 
 #ifndef _WIN32
-#include <csignal>
-#include <sys/resource.h>
+#include "fsize_limit.hpp"
+
 #include <unistd.h>
 #endif
 
@@ -211,6 +211,69 @@ TEST_CASE("safetensors: writer with no tensors and no metadata", "[safetensors]"
     safetensors_file f = safetensors_file::open(path);
     REQUIRE(f.tensors().empty());
     REQUIRE(f.metadata().empty());
+}
+
+TEST_CASE("safetensors: write_part streams tensors in any order and in pieces, to the bytes write() gives",
+          "[safetensors]") {
+    temp_dir dir;
+    const std::vector<std::pair<std::string, std::vector<int64_t>>> decl = {
+        {"a", {5}}, {"b", {0}}, {"c", {3, 150000}}, {"d", {2}}};  // c: 1.8 MB, more than atomic_file's buffer
+    std::vector<std::string> payloads;
+    unsigned seed = 0;
+    for (const auto& [name, shape] : decl) {
+        tensor_info t;
+        t.shape = shape;
+        payloads.push_back(pattern(std::size_t(t.numel()) * 4, ++seed));
+    }
+    auto declare = [&](safetensors_writer& w) {
+        w.set_metadata("k", "v");
+        for (const auto& [name, shape] : decl) w.add(name, dtype::f32, shape);
+        w.begin();
+    };
+    {
+        safetensors_writer w(dir / "seq.st");
+        declare(w);
+        for (std::size_t i = 0; i < decl.size(); ++i) w.write(decl[i].first, payloads[i].data(), payloads[i].size());
+        w.commit();
+    }
+    const std::string& c = payloads[2];
+    {
+        safetensors_writer w(dir / "parts.st");
+        declare(w);
+        w.write_part("d", payloads[3].data(), payloads[3].size());  // the last tensor first
+        w.write_part("c", c.data(), 1000);
+        w.write_part("a", payloads[0].data(), payloads[0].size());
+        w.write_part("c", c.data() + 1000, c.size() - 1007);
+        w.write_part("c", c.data() + c.size() - 7, 7);
+        w.write_part("b", nullptr, 0);
+        w.commit();
+    }
+    REQUIRE(read_bytes(dir / "parts.st") == read_bytes(dir / "seq.st"));
+
+    SECTION("misuse: undeclared, too many bytes, write() of a partly written tensor, commit with a part missing") {
+        const std::string path = dir / "bad.st";
+        const float data[5] = {1, 2, 3, 4, 5};
+        {
+            safetensors_writer w(path);
+            REQUIRE_THROWS_WITH(w.write_part("a", data, 4), Catch::Contains("before begin()"));
+            declare(w);
+            REQUIRE_THROWS_WITH(w.write_part("zz", data, 4),
+                                Catch::Contains("write_part('zz'): tensor was not declared"));
+            w.write_part("a", data, 8);
+            REQUIRE_THROWS_WITH(w.write_part("a", data, 16),
+                                Catch::Contains("write_part('a'): 16 bytes, but only 12 of its 20 are left"));
+            REQUIRE_THROWS_WITH(w.write("a", data, 20), Catch::Contains("expected 12 (it was partly written)"));
+            w.write_part("a", data + 2, 12);
+            REQUIRE_THROWS_WITH(w.write_part("a", data, 0), Catch::Contains("but only 0 of its 20 are left"));
+            w.write("b", nullptr, 0);  // write() continues in declaration order after the pieces
+            w.write_part("c", c.data(), 600);
+            w.write_part("d", data, 8);
+            REQUIRE_THROWS_WITH(w.commit(), Catch::Contains("tensor 'c' was declared but written only in part "
+                                                            "(600 of 1800000 bytes)"));
+        }
+        REQUIRE_FALSE(fs::exists(path));
+        REQUIRE(dir.entries().size() == 2);  // seq.st and parts.st: no temporary file left
+    }
 }
 
 TEST_CASE("safetensors: thousands of tensors", "[safetensors]") {
@@ -568,28 +631,33 @@ TEST_CASE("safetensors: mapped_file and atomic_file", "[safetensors]") {
         REQUIRE_THROWS_WITH(atomic_file(path, h), Catch::Contains("registry full"));
         REQUIRE(dir.entries() == std::vector<std::string>{"hooked.bin"});
     }
+    SECTION("atomic_file: write_at writes anywhere (a gap reads as zeros), write() still appends at the end") {
+        const std::string path = dir / "at.bin";
+        const std::string big = pattern(3 << 20, 2);  // larger than the buffer
+        {
+            atomic_file f(path);
+            f.write("head", 4);
+            f.write_at(10, "tail", 4);
+            REQUIRE(f.bytes_written() == 14);
+            f.write_at(2, "AD", 2);
+            f.write("!", 1);
+            f.write_at(100, big.data(), big.size());
+            f.write_at(5, "x", 1);
+            f.write("end", 3);
+            REQUIRE(f.bytes_written() == 100 + big.size() + 3);
+            f.commit();
+        }
+        std::string want = "heAD" + std::string(6, '\0') + "tail!";
+        want[5] = 'x';
+        want += std::string(100 - want.size(), '\0') + big + "end";
+        REQUIRE(read_bytes(path) == want);
+    }
 #ifndef _WIN32
     SECTION("atomic_file: a write beyond the file size limit (as on a full disk) throws and leaves nothing") {
         const std::string path = dir / "big.bin";
-        // Lowers RLIMIT_FSIZE (and ignores SIGXFSZ) for this scope only, even if an assertion throws.
-        struct fsize_limit {
-            struct rlimit old {};
-            void (*old_handler)(int) = SIG_DFL;
-            explicit fsize_limit(rlim_t bytes) {
-                REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-                old_handler = std::signal(SIGXFSZ, SIG_IGN);
-                struct rlimit lim = old;
-                lim.rlim_cur = bytes;
-                REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
-            }
-            ~fsize_limit() {
-                ::setrlimit(RLIMIT_FSIZE, &old);
-                std::signal(SIGXFSZ, old_handler);
-            }
-        };
         std::string msg;
         {
-            fsize_limit limit(1 << 20);
+            qamw::test::fsize_limit limit(1 << 20);
             try {
                 atomic_file f(path);
                 std::string chunk(1 << 19, 'x');

@@ -29,7 +29,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -63,46 +65,105 @@ struct act_stats {
 
 inline constexpr const char* act_stats_format = "qamw-act-stats";
 
-/// Writes `s` atomically in the layout of the file comment.
-inline void write_act_stats(const std::string& path, const act_stats& s) {
-    io::safetensors_writer w(path, tools::temp_registry::file_hooks());
-    w.set_metadata("format", act_stats_format);
-    w.set_metadata("version", "1");
-    w.set_metadata("n_ctx", std::to_string(s.n_ctx));
-    w.set_metadata("windows", std::to_string(s.windows));
-    for (const auto& [name, c] : s.layers) {
-        if (c.mean_abs.empty() || c.mean_abs.size() != c.mean_sq.size() || c.tokens <= 0)
-            throw error(errc::invalid_argument, "act stats of " + name + ": empty or inconsistent");
-        const int64_t in = int64_t(c.mean_abs.size());
-        w.add(name + ".mean_abs", io::dtype::f32, {in});
-        w.add(name + ".mean_sq", io::dtype::f32, {in});
-        w.set_metadata(name + ".tokens", std::to_string(c.tokens));
+/// What a statistics file holds, known before any of its statistics: the tensors' names, input widths and token counts
+/// (`qamw stats` derives it from the model's configuration and writes the statistics as the layers finish).
+struct act_stats_layout {
+    struct entry {
+        std::string name;    ///< weight name (per-channel statistics) or group key (second moment)
+        int64_t in = 0;      ///< input width
+        int64_t tokens = 0;  ///< recorded rows
+    };
+    std::vector<entry> channels;     ///< per-channel statistics, model order
+    std::vector<entry> moments;      ///< second moments, model order (empty: none)
+    int64_t n_ctx = 0, windows = 0;  ///< informational
+};
+
+/// Writes a statistics file in the layout of the file comment, its parts in any order as they become ready, each
+/// second moment in pieces of rows (so that none is ever held whole). The header is written by the constructor; the
+/// file is atomic (io::safetensors_writer with the tools' signal-time cleanup): nothing is at the path until commit()
+/// succeeds, and a writer destroyed before leaves no file behind.
+class act_stats_writer {
+public:
+    /// Throws errc::invalid_argument naming the tensor when an entry is empty (in or tokens ≤ 0) or a name repeats.
+    act_stats_writer(const std::string& path, const act_stats_layout& layout)
+        : w_(path, tools::temp_registry::file_hooks()) {
+        w_.set_metadata("format", act_stats_format);
+        w_.set_metadata("version", "1");
+        w_.set_metadata("n_ctx", std::to_string(layout.n_ctx));
+        w_.set_metadata("windows", std::to_string(layout.windows));
+        for (const auto& e : layout.channels) {
+            if (e.in <= 0 || e.tokens <= 0)
+                throw error(errc::invalid_argument, "act stats of " + e.name + ": empty or inconsistent");
+            w_.add(e.name + ".mean_abs", io::dtype::f32, {e.in});
+            w_.add(e.name + ".mean_sq", io::dtype::f32, {e.in});
+            w_.set_metadata(e.name + ".tokens", std::to_string(e.tokens));
+            widths_[e.name] = e.in;
+        }
+        for (const auto& e : layout.moments) {
+            if (e.in <= 0 || e.tokens <= 0)
+                throw error(errc::invalid_argument, "second moment of " + e.name + ": empty or inconsistent");
+            w_.add(e.name + ".second_moment", io::dtype::f32, {e.in, e.in});
+            w_.set_metadata(e.name + ".second_moment.tokens", std::to_string(e.tokens));
+        }
+        w_.begin();
     }
-    for (const auto& [key, m] : s.moments) {
-        if (m.in <= 0 || m.m.size() != std::size_t(m.in * m.in) || m.tokens <= 0)
-            throw error(errc::invalid_argument, "second moment of " + key + ": empty or inconsistent");
-        w.add(key + ".second_moment", io::dtype::f32, {m.in, m.in});
-        w.set_metadata(key + ".second_moment.tokens", std::to_string(m.tokens));
+
+    /// The per-channel statistics of `weight` (each as long as its declared input width).
+    void write_channels(const std::string& weight, const std::vector<float>& mean_abs,
+                        const std::vector<float>& mean_sq) {
+        auto it = widths_.find(weight);
+        if (it == widths_.end())
+            throw error(errc::invalid_argument, "act stats of " + weight + ": not declared in the file's layout");
+        if (int64_t(mean_abs.size()) != it->second || int64_t(mean_sq.size()) != it->second)
+            throw error(errc::invalid_argument, "act stats of " + weight + ": " + std::to_string(mean_abs.size()) +
+                                                    " and " + std::to_string(mean_sq.size()) + " channels, declared " +
+                                                    std::to_string(it->second));
+        put(weight + ".mean_abs", mean_abs.data(), mean_abs.size());
+        put(weight + ".mean_sq", mean_sq.data(), mean_sq.size());
     }
-    w.begin();
-    auto le_bytes = [](const std::vector<float>& v) {
-        std::vector<uint8_t> b(v.size() * 4);
-        for (std::size_t i = 0; i < v.size(); ++i) {
+
+    /// The next `n` values (whole rows, row-major) of E[x xᵀ] of `group`, after those written before.
+    void write_moment_part(const std::string& group, const float* m, std::size_t n) {
+        put(group + ".second_moment", m, n);
+    }
+
+    /// Checks that everything declared was written, then renames the file into place.
+    void commit() { w_.commit(); }
+
+private:
+    io::safetensors_writer w_;
+    std::unordered_map<std::string, int64_t> widths_;  ///< weight → input width
+    std::vector<uint8_t> bytes_;                        ///< little-endian staging of one piece
+
+    void put(const std::string& tensor, const float* v, std::size_t n) {
+        bytes_.resize(n * 4);
+        for (std::size_t i = 0; i < n; ++i) {
             uint32_t u;
             std::memcpy(&u, &v[i], 4);
-            for (int k = 0; k < 4; ++k) b[4 * i + std::size_t(k)] = uint8_t(u >> (8 * k));
+            for (int k = 0; k < 4; ++k) bytes_[4 * i + std::size_t(k)] = uint8_t(u >> (8 * k));
         }
-        return b;
-    };
+        w_.write_part(tensor, bytes_.data(), bytes_.size());
+    }
+};
+
+/// Writes `s` atomically in the layout of the file comment.
+inline void write_act_stats(const std::string& path, const act_stats& s) {
+    act_stats_layout layout;
+    layout.n_ctx = s.n_ctx;
+    layout.windows = s.windows;
     for (const auto& [name, c] : s.layers) {
-        auto a = le_bytes(c.mean_abs), q = le_bytes(c.mean_sq);
-        w.write(name + ".mean_abs", a.data(), a.size());
-        w.write(name + ".mean_sq", q.data(), q.size());
+        if (c.mean_abs.empty() || c.mean_abs.size() != c.mean_sq.size())
+            throw error(errc::invalid_argument, "act stats of " + name + ": empty or inconsistent");
+        layout.channels.push_back({name, int64_t(c.mean_abs.size()), c.tokens});
     }
     for (const auto& [key, m] : s.moments) {
-        auto b = le_bytes(m.m);
-        w.write(key + ".second_moment", b.data(), b.size());
+        if (m.m.size() != std::size_t(m.in * m.in))
+            throw error(errc::invalid_argument, "second moment of " + key + ": empty or inconsistent");
+        layout.moments.push_back({key, m.in, m.tokens});
     }
+    act_stats_writer w(path, layout);
+    for (const auto& [name, c] : s.layers) w.write_channels(name, c.mean_abs, c.mean_sq);
+    for (const auto& [key, m] : s.moments) w.write_moment_part(key, m.m.data(), m.m.size());
     w.commit();
 }
 

@@ -455,13 +455,18 @@ public:
     /// Forward stage 3: final norm and output projection of hidden-state rows [logits_begin, logits_end) of ws.x into
     /// `logits` ((logits_end − logits_begin) × vocab_size, row-major).
     void head(int64_t logits_begin, int64_t logits_end, llama_workspace& ws, float* logits) const {
-        if (logits_begin < 0 || logits_begin > logits_end || logits_end > ws.x.rows())
+        final_norm(logits_begin, logits_end, ws);
+        if (logits_end > logits_begin) lm_head_->forward(ws.logits_in.data(), logits_end - logits_begin, logits);
+    }
+
+    /// The first half of `head`: the final norm of hidden-state rows [begin, end) of ws.x into ws.logits_in ((end −
+    /// begin) × hidden_size), the output projection's input.
+    void final_norm(int64_t begin, int64_t end, llama_workspace& ws) const {
+        if (begin < 0 || begin > end || end > ws.x.rows())
             throw error(errc::invalid_argument, "llama forward: logits range outside the prompt");
-        const int64_t m = logits_end - logits_begin;
-        if (m == 0) return;
-        ws.logits_in.resize(m, cfg_.hidden_size);
-        rms_norm(ws.x, logits_begin, m, final_norm_, ws.logits_in);
-        lm_head_->forward(ws.logits_in.data(), m, logits);
+        if (end == begin) return;
+        ws.logits_in.resize(end - begin, cfg_.hidden_size);
+        rms_norm(ws.x, begin, end - begin, final_norm_, ws.logits_in);
     }
 
 private:

@@ -20,7 +20,9 @@ const command_spec stats_spec{
     "(little-endian int32, windows of N tokens with BOS first), recording for the input of every linear layer the\n"
     "per-channel mean |x| and mean x^2. STATS is a safetensors file: <weight>.mean_abs and <weight>.mean_sq, F32\n"
     "[in_features], metadata <weight>.tokens and format=qamw-act-stats. Use calibration text, never evaluation text.\n"
-    "--second-moments also stores E[x x^T] per group of weights sharing an input: <group>.second_moment F32 [in, in].",
+    "--second-moments also stores E[x x^T] per group of weights sharing an input: <group>.second_moment F32 [in, in].\n"
+    "The pass runs layer by layer (memory: one layer's statistics); between layers the hidden states of all windows\n"
+    "(4 x tokens x hidden_size bytes) are kept in a scratch file next to STATS, removed at the end.",
     {
         {"tokens", "FILE", "calibration token ids, little-endian int32 (required)"},
         {"out", "STATS", "output safetensors file (required)"},
@@ -64,18 +66,19 @@ int run_stats(const args& a) {
     const std::vector<int32_t> tokens = eval::read_tokens(tokens_path);
     const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    int64_t total = int64_t(tokens.size()) / n_ctx;
-    if (max_tokens > 0) total = std::min(total, max_tokens / n_ctx);
-    progress bar("stats", double(total), "windows");
+    int64_t windows = int64_t(tokens.size()) / n_ctx;
+    if (max_tokens > 0) windows = std::min(windows, max_tokens / n_ctx);
+    const int64_t passes = eval::act_stats_collector::passes(model.config());
+    progress bar("stats", double(windows * passes), "window passes");
     const auto t1 = std::chrono::steady_clock::now();
-    eval::act_stats s = collector.collect(model, tokens, n_ctx, max_tokens, int(threads), [&](int64_t done, int64_t) {
-        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        char rate[48];
-        std::snprintf(rate, sizeof rate, "%.0f tokens/s", sec > 0 ? double(done * n_ctx) / sec : 0.0);
-        bar.update(double(done), double(done * n_ctx * 4), rate);  // bytes: of token ids read
-    });
+    const eval::act_stats_summary s =
+        collector.collect(model, tokens, n_ctx, max_tokens, int(threads), out_path, [&](int64_t done, int64_t) {
+            const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+            char rate[48];
+            std::snprintf(rate, sizeof rate, "%.0f tokens/s", sec > 0 ? double(done * n_ctx) / double(passes) / sec : 0.0);
+            bar.update(double(done), double(done * n_ctx * 4) / double(passes), rate);  // bytes: of token ids
+        });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    eval::write_act_stats(out_path, s);
 
     const int64_t rows = s.windows * s.n_ctx;
     if (a.has("json")) {
@@ -87,8 +90,8 @@ int run_stats(const args& a) {
         j["n_ctx"] = s.n_ctx;
         j["windows"] = s.windows;
         j["tokens"] = rows;
-        j["layers"] = uint64_t(s.layers.size());
-        j["second_moments"] = uint64_t(s.moments.size());
+        j["layers"] = uint64_t(s.layers);
+        j["second_moments"] = uint64_t(s.moments);
         j["seconds"] = seconds;
         j["load_seconds"] = load_seconds;
         j["tokens_per_second"] = seconds > 0 ? double(rows) / seconds : 0.0;
@@ -98,7 +101,7 @@ int run_stats(const args& a) {
     std::printf("model      %s (%lld layers)\n", model_path.c_str(), (long long)model.config().num_hidden_layers);
     std::printf("tokens     %s: %lld windows of %lld = %lld tokens\n", tokens_path.c_str(), (long long)s.windows,
                 (long long)s.n_ctx, (long long)rows);
-    std::printf("recorded   %zu linear inputs in %.1f s (%.0f tokens/s)\n", s.layers.size(), seconds,
+    std::printf("recorded   %zu linear inputs in %.1f s (%.0f tokens/s)\n", s.layers, seconds,
                 seconds > 0 ? double(rows) / seconds : 0.0);
     std::printf("wrote      %s\n", out_path.c_str());
     return 0;

@@ -2,6 +2,8 @@
 //
 // The constructor creates a new temporary file `PATH.tmp-<pid>-<random>` in the same directory as PATH (so that the
 // final rename stays within one file system) with exclusive-create semantics; write() appends through a 1 MiB buffer;
+// write_at() writes at a given offset instead (a gap before it reads as zeros until written; write() then still
+// appends at the end, the largest offset written so far), for formats whose parts become ready out of file order.
 // commit() flushes, fsyncs (POSIX), closes and renames the temporary file onto PATH, replacing any existing file
 // atomically. Until commit() returns, PATH is untouched; destroying (or discard()-ing) an uncommitted atomic_file
 // removes the temporary file. Existing readers that mapped the old PATH keep seeing the old bytes.
@@ -20,6 +22,7 @@
 
 #include <qamw/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -27,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -85,7 +89,7 @@ public:
     atomic_file& operator=(const atomic_file&) = delete;
     atomic_file(atomic_file&& o) noexcept
         : path_(std::move(o.path_)), temp_(std::move(o.temp_)), buffer_(std::move(o.buffer_)),
-          file_(std::exchange(o.file_, nullptr)), written_(o.written_), failed_(o.failed_),
+          file_(std::exchange(o.file_, nullptr)), written_(o.written_), position_(o.position_), failed_(o.failed_),
           committed_(o.committed_), hooks_(std::exchange(o.hooks_, {})) {}
     atomic_file& operator=(atomic_file&& o) noexcept {
         if (this != &o) {
@@ -95,6 +99,7 @@ public:
             buffer_ = std::move(o.buffer_);  // the FILE keeps using the same heap buffer
             file_ = std::exchange(o.file_, nullptr);
             written_ = o.written_;
+            position_ = o.position_;
             failed_ = o.failed_;
             committed_ = o.committed_;
             hooks_ = std::exchange(o.hooks_, {});
@@ -103,20 +108,30 @@ public:
     }
     ~atomic_file() { discard(); }
 
-    /// Appends n bytes. Throws errc::io naming the path on a short write (disk full, file size limit, ...).
-    void write(const void* data, std::size_t n) {
+    /// Appends n bytes at the end of the file. Throws errc::io naming the path on a short write (disk full, file size
+    /// limit, ...).
+    void write(const void* data, std::size_t n) { write_at(written_, data, n); }
+    void write(const std::string& s) { write(s.data(), s.size()); }
+
+    /// Writes n bytes at byte `offset` of the file, which may lie beyond its end (the gap reads as zeros until
+    /// written). Throws errc::io naming the path when the seek or the write fails.
+    void write_at(uint64_t offset, const void* data, std::size_t n) {
         if (!file_) throw error(errc::invalid_argument, "atomic_file '" + path_ + "': write after commit or discard");
         if (failed_) throw error(errc::io, "atomic_file '" + path_ + "': write after a failed write");
         if (n == 0) return;
         errno = 0;
+        if (offset != position_ && !seek(offset)) {
+            failed_ = true;
+            io_fail("cannot seek in");
+        }
         std::size_t done = std::fwrite(data, 1, n, file_);
         if (done != n) {
             failed_ = true;
             io_fail("cannot write");
         }
-        written_ += n;
+        position_ = offset + n;
+        written_ = std::max(written_, position_);
     }
-    void write(const std::string& s) { write(s.data(), s.size()); }
 
     /// Flushes, syncs and closes the temporary file, then renames it onto the path. Throws errc::io on any failure
     /// (the temporary file is then removed and the path left untouched).
@@ -162,6 +177,7 @@ public:
 
     const std::string& path() const { return path_; }
     const std::string& temp_path() const { return temp_; }
+    /// The file's size so far: the end of the furthest write.
     uint64_t bytes_written() const { return written_; }
     bool committed() const { return committed_; }
 
@@ -170,10 +186,28 @@ private:
     std::string temp_;
     std::unique_ptr<char[]> buffer_;
     std::FILE* file_ = nullptr;
-    uint64_t written_ = 0;
+    uint64_t written_ = 0;   ///< end of the furthest write
+    uint64_t position_ = 0;  ///< the stream's position
     bool failed_ = false;
     bool committed_ = false;
     temp_file_hooks hooks_{};
+
+    bool seek(uint64_t offset) {
+#ifdef _WIN32
+        using file_offset = __int64;
+#else
+        using file_offset = off_t;
+#endif
+        if (offset > static_cast<uint64_t>(std::numeric_limits<file_offset>::max())) {
+            errno = EOVERFLOW;
+            return false;
+        }
+#ifdef _WIN32
+        return ::_fseeki64(file_, static_cast<file_offset>(offset), SEEK_SET) == 0;
+#else
+        return ::fseeko(file_, static_cast<file_offset>(offset), SEEK_SET) == 0;
+#endif
+    }
 
     void finished() noexcept {
         if (hooks_.finished) hooks_.finished(temp_);
