@@ -255,13 +255,8 @@ TEST_CASE("allocation: a pass started at a cached layer gives the whole pass's K
         eval::read_tokens(qamw::test::shared_dir + "/data/tokens/tinystories-valid.tok512.i32");
     eval::llama_checkpoint m = eval::llama_checkpoint::open(model_dir);
     eval::checkpoint_source src(m.ckpt);
-    const eval::linear_factory dense = eval::dense_factory(src);
     std::map<std::string, injectable_linear*> slots;
-    const eval::llama_model model(m.config, src, [&](const std::string& name) -> std::unique_ptr<eval::linear> {
-        auto l = std::make_unique<injectable_linear>(dense(name));
-        slots[name] = l.get();
-        return l;
-    });
+    const eval::llama_model model = injectable_model(m.config, src, slots);
     eval::eval_options eo;
     eo.n_ctx = 128;
     eo.max_windows = 3;
@@ -311,6 +306,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     REQUIRE(bpw > 3.80);
     REQUIRE(j["allocation"]["planned_bpw"].get<double>() == Approx(bpw).epsilon(1e-12));
     REQUIRE_FALSE(j["allocation"]["sensitivity_cached"].get<bool>());
+    REQUIRE(j["allocation"]["reference_k"] == nlohmann::json::array({6, 8}));
 
     const container c = container::open(dir / "a.qamw.safetensors", true);
     std::set<int> ks;
@@ -352,6 +348,17 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     INFO(ev.out);
     REQUIRE(ev.status == 0);
     REQUIRE(json_of(ev.out)["linear_bpw"].get<double>() == Approx(bpw).epsilon(1e-9));
+
+    // with --feedback σ is measured at k = 8 alone (the quadratic model)
+    const auto st = run("stats " + quote(model_dir) + " --tokens " + quote(tokens) + " --ctx 256 --max-tokens 512 " +
+                        "--second-moments --threads 2 --out " + quote(dir / "st.safetensors"));
+    REQUIRE(st.status == 0);
+    const auto fb = run("quantize " + quote(model_dir) + " " + quote(dir / "f.qamw.safetensors") + " --calib " +
+                        quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
+                        " --feedback --threads 2 --json --bpw 3.85");
+    INFO(fb.out);
+    REQUIRE(fb.status == 0);
+    REQUIRE(json_of(fb.out)["allocation"]["reference_k"] == nlohmann::json::array({8}));
 
     // a cache measured for another run is refused, naming the file; an allocation without --calib is refused
     const auto other = run("quantize " + quote(model_dir) + " " + quote(dir / "c.qamw.safetensors") + " --calib " +

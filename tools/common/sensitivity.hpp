@@ -7,12 +7,13 @@
 // when statistics are given) and
 //     D_t(k) = Σ_ij m_j (W_ij − Ŵ_ij)² / Σ_ij m_j W_ij²,   m_j = E[x_j²] of the weight's input (all 1 without statistics:
 //                                                            the relative MSE),
-// and σ_t(k) = its sensitivity, measured at each reference k (6 and 8): the tensor alone is replaced by its
-// reconstruction at that k, every other weight stays f32, and the mean KL divergence KLD_t(k_ref) against the f32 model
-// is measured on the first `windows` calibration windows (eval::evaluate_perplexity's estimator and protocol: n_ctx
-// tokens, the second half scored); σ_t(k_ref) = KLD_t(k_ref) / D_t(k_ref). For small errors the KL divergence is
-// quadratic in the weight error (σ constant); further from f32 it grows faster, so between and beyond the references
-// σ_t(k) follows the power law through both, KLD_t ∝ D_t^(1+β) (sensitivity_table::sigma). Summing
+// and σ_t(k) = its sensitivity, measured at each reference k (6 and 8; `qamw quantize --feedback` asks for 8 alone,
+// docs/ALLOCATION.md): the tensor alone is replaced by its reconstruction at that k, every other weight stays f32, and
+// the mean KL divergence KLD_t(k_ref) against the f32 model is measured on the first `windows` calibration windows
+// (eval::evaluate_perplexity's estimator and protocol: n_ctx tokens, the second half scored); σ_t(k_ref) =
+// KLD_t(k_ref) / D_t(k_ref). For small errors the KL divergence is quadratic in the weight error (σ constant); further
+// from f32 it grows faster, so between and beyond the references σ_t(k) follows the power law through the two nearest,
+// KLD_t ∝ D_t^(1+β) (sensitivity_table::sigma; one reference: σ constant). Summing
 // over tensors assumes the errors of different tensors add (measured in docs/ALLOCATION.md). Activation-aware scales:
 // α of each group is searched once at the last reference k (plan_awq) and the same scales are used at every k, here
 // and when the model is then quantized with the allocated k per tensor.
@@ -85,6 +86,17 @@ private:
     const eval::linear& active() const { return replacement_ ? *replacement_ : *original_; }
     std::unique_ptr<eval::linear> original_, replacement_;
 };
+
+/// The f32 model of `src` with every linear an injectable_linear; `slots` lists them by tensor name.
+inline eval::llama_model injectable_model(const eval::llama_config& cfg, const eval::weight_source& src,
+                                          std::map<std::string, injectable_linear*>& slots) {
+    const eval::linear_factory dense = eval::dense_factory(src);
+    return eval::llama_model(cfg, src, [&](const std::string& name) -> std::unique_ptr<eval::linear> {
+        auto l = std::make_unique<injectable_linear>(dense(name));
+        slots[name] = l.get();
+        return l;
+    });
+}
 
 struct sensitivity_options {
     params codec;                 ///< block and seed of the codec (its bits are not used)
@@ -206,13 +218,8 @@ inline sensitivity_table measure_sensitivity(const std::string& model_path, cons
     out.seconds_awq = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     eval::checkpoint_source src(ck);
-    const eval::linear_factory dense = eval::dense_factory(src);
     std::map<std::string, injectable_linear*> slots;
-    const eval::llama_model model(m.config, src, [&](const std::string& name) -> std::unique_ptr<eval::linear> {
-        auto l = std::make_unique<injectable_linear>(dense(name));
-        slots[name] = l.get();
-        return l;
-    });
+    const eval::llama_model model = injectable_model(m.config, src, slots);
     for (const auto& n : names)
         if (!slots.count(n))
             throw error(errc::invalid_argument, "tensor '" + n + "' is not a linear layer of the model's forward pass, so " +

@@ -148,6 +148,10 @@ int run_quantize(const args& a) {
         so.threads = opt.threads;
         so.n_ctx = a.get_int("ctx", 512);
         so.windows = a.get_int("calib-windows", 8);
+        // σ at k = 6 and 8 (power law through both) for nearest rounding; with --feedback σ at k = 8 alone, the
+        // quadratic model: the power law, fitted to nearest rounding's errors, overstates the loss of feedback's smaller
+        // errors at low k (house-a heldout, docs/ALLOCATION.md: 3.75 bpw 0.01794 against 0.01727 with k = 8 alone)
+        so.reference_bits = a.has("feedback") ? std::vector<int>{8} : std::vector<int>{6, 8};
         if (a.has("act-stats") || a.has("imatrix")) {
             const std::string sp = a.has("act-stats") ? a.get("act-stats") : a.get("imatrix");
             st_alloc = a.has("act-stats") ? tools::activation_stats::from_act_stats(sp)
