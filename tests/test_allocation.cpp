@@ -1,6 +1,7 @@
 // Tests of bit allocation under a bits-per-weight budget (issue 15): the knapsack solvers (tools/common/allocation.hpp)
-// against brute force and the budget, the sensitivity cache file (tools/common/sensitivity.hpp) and its checks, and
-// `qamw quantize --bpw R --calib` on the vendored stories260K.
+// against brute force and the budget, the two-reference sensitivity model, the forward passes that start at a cached
+// layer, the sensitivity cache file (tools/common/sensitivity.hpp) and its checks, and `qamw quantize --bpw R --calib`
+// on the vendored stories260K.
 #include <catch2/catch.hpp>
 
 #include "common/allocation.hpp"
@@ -145,8 +146,8 @@ TEST_CASE("allocation: sensitivity files that are missing, malformed or measured
             t.name = n;
             t.rows = ck.find(n)->shape[0];
             t.cols = ck.find(n)->shape[1];
-            t.kld = 1e-3;
-            t.sensitivity = 0.5;
+            t.kld = {2e-3, 1e-3};
+            t.sensitivity = {0.6, 0.5};
             for (int c = 0; c < alloc_choices; ++c) t.distortion[std::size_t(c)] = std::exp2(-4 - c);
             s.tensors.push_back(t);
         }
@@ -162,7 +163,7 @@ TEST_CASE("allocation: sensitivity files that are missing, malformed or measured
     std::ofstream(dir / "other.json") << "{\"format\": \"other\"}";
     REQUIRE_THROWS_WITH(read_sensitivity(dir / "other.json"), Catch::Contains("other.json") && Catch::Contains("qamw-sensitivity"));
     sensitivity_table negative = s;
-    negative.tensors[0].sensitivity = -1;
+    negative.tensors[0].sensitivity[1] = -1;
     write_sensitivity(dir / "negative.json", negative);
     REQUIRE_THROWS_WITH(read_sensitivity(dir / "negative.json"), Catch::Contains("negative.json") && Catch::Contains(s.tensors[0].name));
 
@@ -179,9 +180,112 @@ TEST_CASE("allocation: sensitivity files that are missing, malformed or measured
     refused(e, "windows");
     e = s, e.seed = 43;
     refused(e, "seed");
+    e = s, e.reference_bits = {8};
+    refused(e, "reference k");
+
+    // version 1 (one reference k, scalar kld and sensitivity) is refused, naming the file and what to do
+    const nlohmann::json v2 = nlohmann::json::parse(to_json(s).dump());
+    nlohmann::json v1 = v2;
+    v1["version"] = 1;
+    v1["reference_bits"] = 8;
+    for (auto& t : v1["tensors"]) t["kld"] = 1e-3, t["sensitivity"] = 0.5;
+    std::ofstream(dir / "v1.json") << v1.dump(1);
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "v1.json"),
+                        Catch::Contains("v1.json") && Catch::Contains("version 1") && Catch::Contains("measure it again"));
+    // version 2 with per-reference arrays that do not match its reference k's, or reference k's out of order
+    nlohmann::json short_kld = v2;
+    short_kld["tensors"][1]["kld"] = nlohmann::json::array({1e-3});
+    std::ofstream(dir / "short.json") << short_kld.dump(1);
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "short.json"),
+                        Catch::Contains("short.json") && Catch::Contains(s.tensors[1].name) && Catch::Contains("reference k"));
+    nlohmann::json unordered = v2;
+    unordered["reference_bits"] = nlohmann::json::array({8, 6});
+    std::ofstream(dir / "unordered.json") << unordered.dump(1);
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "unordered.json"), Catch::Contains("unordered.json") && Catch::Contains("increasing"));
+    nlohmann::json overflow = v2;  // finite numbers whose predicted loss σ(k) · D(k) is not
+    overflow["tensors"][0]["sensitivity"] = nlohmann::json::array({1e300, 1e300});
+    overflow["tensors"][0]["distortion"] = std::vector<double>(alloc_choices, 1e300);
+    std::ofstream(dir / "overflow.json") << overflow.dump(1);
+    REQUIRE_THROWS_WITH(read_sensitivity(dir / "overflow.json"), Catch::Contains("overflow.json") && Catch::Contains("overflows"));
     selection fewer;
     fewer.exclude = ".*down_proj.*";
     REQUIRE_THROWS_WITH(check_sensitivity(r, path, ck, fewer, s), Catch::Contains(path) && Catch::Contains("tensors"));
+}
+
+TEST_CASE("allocation: sigma is measured at the references and a power law in D through the two nearest elsewhere",
+          "[allocation]") {
+    sensitivity_table s;
+    s.reference_bits = {6, 8};
+    tensor_sensitivity t;
+    t.sensitivity = {0.9, 0.5};
+    for (int c = 0; c < alloc_choices; ++c) t.distortion[std::size_t(c)] = std::exp2(-2.0 * c);  // D(k) = 4^(4 − k)
+    REQUIRE(s.sigma(t, 6) == 0.9);
+    REQUIRE(s.sigma(t, 8) == 0.5);
+    // log σ linear in log D: halfway at k = 7, one step of the references below at k = 4, three above at k = 12
+    REQUIRE(s.sigma(t, 7) == Approx(std::sqrt(0.9 * 0.5)).epsilon(1e-13));
+    REQUIRE(s.sigma(t, 4) == Approx(0.9 * 0.9 / 0.5).epsilon(1e-13));
+    REQUIRE(s.sigma(t, 12) == Approx(0.9 * std::pow(0.5 / 0.9, 3)).epsilon(1e-13));
+    for (int k = min_bits; k <= max_bits; ++k) REQUIRE(s.predicted(t, k) == s.sigma(t, k) * t.d(k));
+    t.distortion[3] = t.distortion[2] / 2;  // D(7) = D(6) / 2 = D(6) · (D(8) / D(6))^(1/4): a quarter of the way
+    REQUIRE(s.sigma(t, 7) == Approx(0.9 * std::pow(0.5 / 0.9, 0.25)).epsilon(1e-13));
+    // no power law through a σ of 0 or a D that does not fall: the σ of the nearest reference (the lower on a tie)
+    t.distortion[4] = t.distortion[2];
+    REQUIRE(s.sigma(t, 7) == 0.9);
+    REQUIRE(s.sigma(t, 10) == 0.5);
+    for (int c = 0; c < alloc_choices; ++c) t.distortion[std::size_t(c)] = std::exp2(-2.0 * c);
+    t.sensitivity = {0.0, 0.5};
+    REQUIRE(s.sigma(t, 5) == 0.0);
+    REQUIRE(s.sigma(t, 9) == 0.5);
+    s.reference_bits = {8};  // one reference: σ constant, the quadratic model
+    t.sensitivity = {0.5};
+    for (int k = min_bits; k <= max_bits; ++k) REQUIRE(s.sigma(t, k) == 0.5);
+    s.reference_bits = {5, 7, 9};  // three: the enclosing pair, or the first or last pair outside them
+    t.sensitivity = {1.0, 0.8, 0.4};
+    REQUIRE(s.sigma(t, 6) == Approx(std::sqrt(0.8)).epsilon(1e-13));
+    REQUIRE(s.sigma(t, 7) == 0.8);
+    REQUIRE(s.sigma(t, 8) == Approx(0.8 * std::sqrt(0.5)).epsilon(1e-13));
+    REQUIRE(s.sigma(t, 4) == Approx(1 / std::sqrt(0.8)).epsilon(1e-13));
+    REQUIRE(s.sigma(t, 11) == Approx(0.8 * 0.25).epsilon(1e-13));
+}
+
+TEST_CASE("allocation: a pass started at a cached layer gives the whole pass's KLD, bit for bit (stories260K)",
+          "[allocation][shared]") {
+    qamw::test::require_shared({"data/tokens/tinystories-valid.tok512.i32"});
+    const std::vector<std::int32_t> tokens =
+        eval::read_tokens(qamw::test::shared_dir + "/data/tokens/tinystories-valid.tok512.i32");
+    eval::llama_checkpoint m = eval::llama_checkpoint::open(model_dir);
+    eval::checkpoint_source src(m.ckpt);
+    std::map<std::string, injectable_linear*> slots;
+    const eval::llama_model model = injectable_model(m.config, src, slots);
+    eval::eval_options eo;
+    eo.n_ctx = 128;
+    eo.max_windows = 3;
+    eo.threads = 2;
+    eo.save_base = true;
+    layer_state_cache states(model, tokens, eo.n_ctx, eo.max_windows);
+    const eval::eval_result kept = eval::evaluate_perplexity(model, tokens, eo, states.keep());
+    REQUIRE(eval::serialize_kld_base(kept.base) == eval::serialize_kld_base(eval::evaluate_perplexity(model, tokens, eo).base));
+    eo.save_base = false;
+    eo.compare = &kept.base;
+    for (const std::string name : {"model.layers.3.mlp.down_proj.weight", "model.layers.0.self_attn.q_proj.weight"}) {
+        INFO(name);
+        const std::vector<float> w = io::to_f32(m.ckpt.view(name));
+        const std::int64_t rows = m.ckpt.find(name)->shape[0], cols = m.ckpt.find(name)->shape[1];
+        params p;
+        p.bits = 5;
+        slots.at(name)->inject(std::make_unique<eval::dense_linear>(decode(encode(w.data(), rows, cols, p)), rows, cols));
+        const eval::eval_result whole = eval::evaluate_perplexity(model, tokens, eo);
+        const eval::eval_result staged = eval::evaluate_perplexity(model, tokens, eo, states.from(layer_of(name)));
+        slots.at(name)->inject(nullptr);
+        REQUIRE(whole.kld->mean > 0);
+        REQUIRE(staged.kld->mean == whole.kld->mean);
+        REQUIRE(staged.kld->per_position == whole.kld->per_position);
+        REQUIRE(staged.nll_per_position == whole.nll_per_position);
+    }
+    REQUIRE(layer_of("model.layers.3.mlp.down_proj.weight") == 3);
+    REQUIRE(layer_of("model.layers.12.self_attn.o_proj.weight") == 12);
+    for (const char* other : {"model.embed_tokens.weight", "lm_head.weight", "model.layers..x", "model.layers.3"})
+        REQUIRE(layer_of(other) == -1);
 }
 
 TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets the rate, same bytes on 1 and 2 threads",
@@ -202,6 +306,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     REQUIRE(bpw > 3.80);
     REQUIRE(j["allocation"]["planned_bpw"].get<double>() == Approx(bpw).epsilon(1e-12));
     REQUIRE_FALSE(j["allocation"]["sensitivity_cached"].get<bool>());
+    REQUIRE(j["allocation"]["reference_k"] == nlohmann::json::array({6, 8}));
 
     const container c = container::open(dir / "a.qamw.safetensors", true);
     std::set<int> ks;
@@ -243,6 +348,17 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     INFO(ev.out);
     REQUIRE(ev.status == 0);
     REQUIRE(json_of(ev.out)["linear_bpw"].get<double>() == Approx(bpw).epsilon(1e-9));
+
+    // with --feedback σ is measured at k = 8 alone (the quadratic model)
+    const auto st = run("stats " + quote(model_dir) + " --tokens " + quote(tokens) + " --ctx 256 --max-tokens 512 " +
+                        "--second-moments --threads 2 --out " + quote(dir / "st.safetensors"));
+    REQUIRE(st.status == 0);
+    const auto fb = run("quantize " + quote(model_dir) + " " + quote(dir / "f.qamw.safetensors") + " --calib " +
+                        quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
+                        " --feedback --threads 2 --json --bpw 3.85");
+    INFO(fb.out);
+    REQUIRE(fb.status == 0);
+    REQUIRE(json_of(fb.out)["allocation"]["reference_k"] == nlohmann::json::array({8}));
 
     // a cache measured for another run is refused, naming the file; an allocation without --calib is refused
     const auto other = run("quantize " + quote(model_dir) + " " + quote(dir / "c.qamw.safetensors") + " --calib " +

@@ -78,11 +78,13 @@ inline void apply_allocation(const allocation_plan& plan, quantize_options& opt)
         const int k = plan.bits.at(name);
         io::json a = io::json::object();
         a.set("budget_bpw", plan.rate);
-        a.set("sensitivity", t.sensitivity);
-        a.set("kld_at_reference_k", t.kld);
-        a.set("reference_k", plan.table.reference_bits);
-        a.set("distortion", t.distortion[std::size_t(k - min_bits)]);
-        a.set("predicted_kld", t.predicted(k));
+        a.set("sensitivity", plan.table.sigma(t, k));
+        io::json& kld = a.set("kld_at_reference_k", io::json::array());
+        for (double v : t.kld) kld.push_back(v);
+        io::json& refs = a.set("reference_k", io::json::array());
+        for (int r : plan.table.reference_bits) refs.push_back(r);
+        a.set("distortion", t.d(k));
+        a.set("predicted_kld", plan.table.predicted(t, k));
         io::json m = io::json::object();
         m.set("allocation", std::move(a));
         return m;

@@ -389,10 +389,20 @@ public:
         if (logits_begin < 0 || logits_begin > logits_end || logits_end > n)
             throw error(errc::invalid_argument, "llama forward: logits range outside the prompt");
         embed(tokens, n, ws);
-        for (std::size_t l = 0; l < layers_.size(); ++l)
+        forward_from(0, logits_begin, logits_end, ws, logits);
+    }
+
+    /// Forward stages 2 and 3 from layer l0 on the hidden state ws.x (the input of layer l0, in a workspace `embed`
+    /// sized): run_layer for layers l0 … L−1 and head, as `forward` runs them. `before_layer(l, ws.x)`, when given,
+    /// sees the input of each layer first (to keep it, e.g. to start later passes at that layer).
+    void forward_from(std::size_t l0, int64_t logits_begin, int64_t logits_end, llama_workspace& ws, float* logits,
+                      const std::function<void(std::size_t, const row_matrix&)>& before_layer = {}) const {
+        for (std::size_t l = l0; l < layers_.size(); ++l) {
+            if (before_layer) before_layer(l, ws.x);
             // Rows whose output is still needed: all of them, except in the last layer, where only the positions
             // that produce logits matter (keys and values still cover every position).
             run_layer(l, (l + 1 == layers_.size() && logits_end > logits_begin) ? logits_begin : 0, ws);
+        }
         head(logits_begin, logits_end, ws, logits);
     }
 

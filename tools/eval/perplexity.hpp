@@ -345,10 +345,17 @@ struct row_scorer {
 };
 }  // namespace detail
 
-/// Runs the protocol of the file comment. Throws qamw::error on invalid options, out-of-vocabulary tokens, or a base
-/// run that does not match (vocab, n_ctx, windows, tokens).
+/// Computes the logits window `w` is scored on: tokens tok[0 … n) (BOS substituted) are one causal prompt, and the
+/// logits of positions [n/2 − 1, n − 1) go to `logits` (row-major, vocab_size columns), as llama_model::forward
+/// writes them; `ws` is the calling thread's workspace. Called from several threads at once (for different windows).
+using window_logits = std::function<void(int64_t w, const int32_t* tok, int64_t n, llama_workspace& ws, float* logits)>;
+
+/// Runs the protocol of the file comment with the logits that `logits_of` computes for each window (the estimator,
+/// windows and scoring shared by every caller; e.g. tools/common/sensitivity.hpp starts passes at a cached layer).
+/// Throws qamw::error on invalid options, out-of-vocabulary tokens, or a base run that does not match (vocab, n_ctx,
+/// windows, tokens).
 inline eval_result evaluate_perplexity(const llama_model& model, const std::vector<int32_t>& tokens,
-                                       const eval_options& opt) {
+                                       const eval_options& opt, const window_logits& logits_of) {
     const llama_config& cfg = model.config();
     const int64_t n = opt.n_ctx, V = cfg.vocab_size;
     if (n < 2) throw error(errc::invalid_argument, "--ctx must be at least 2, got " + std::to_string(n));
@@ -507,7 +514,7 @@ inline eval_result evaluate_perplexity(const llama_model& model, const std::vect
         try {
             for (int64_t w; !failed && (w = next++) < W;) {
                 const int32_t* tok = windows.data() + w * n;
-                model.forward(tok, n, first - 1, n - 1, ws, logits.data());
+                logits_of(w, tok, n, ws, logits.data());
                 for (int64_t j = 0; j < SW; ++j)
                     score(rs, logits.data() + j * V, std::size_t(w * SW + j), tok[first + j]);
                 if (opt.progress) {
@@ -561,6 +568,15 @@ inline eval_result evaluate_perplexity(const llama_model& model, const std::vect
         res.kld = std::move(k);
     }
     return res;
+}
+
+/// The protocol of the file comment on the whole model's forward pass.
+inline eval_result evaluate_perplexity(const llama_model& model, const std::vector<int32_t>& tokens,
+                                       const eval_options& opt) {
+    return evaluate_perplexity(model, tokens, opt, [&model](int64_t, const int32_t* tok, int64_t n, llama_workspace& ws,
+                                                            float* logits) {
+        model.forward(tok, n, n / 2 - 1, n - 1, ws, logits);
+    });
 }
 
 }  // namespace qamw::eval

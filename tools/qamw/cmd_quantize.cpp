@@ -81,7 +81,7 @@ int run_quantize(const args& a) {
     if (allocate && a.has("feedback-alpha"))
         throw error(errc::invalid_argument, "--feedback-alpha does not apply to an allocation (alpha is searched once, at k = 8)");
     if (allocate) {
-        opt.codec.bits = 8;  // the reference k of the sensitivity measurement
+        opt.codec.bits = 8;  // the last reference k of the sensitivity measurement (AWQ's α is searched there)
         opt.codec.block = static_cast<int>(a.get_int("block", 256));
     } else if (a.has("pipeline")) {
         if (a.has("block")) throw error(errc::invalid_argument, "--block: the pipeline spec gives B (fwht:B)");
@@ -148,6 +148,10 @@ int run_quantize(const args& a) {
         so.threads = opt.threads;
         so.n_ctx = a.get_int("ctx", 512);
         so.windows = a.get_int("calib-windows", 8);
+        // σ at k = 6 and 8 (power law through both) for nearest rounding; with --feedback σ at k = 8 alone, the
+        // quadratic model: the power law, fitted to nearest rounding's errors, overstates the loss of feedback's smaller
+        // errors at low k (house-a heldout, docs/ALLOCATION.md: 3.75 bpw 0.01794 against 0.01727 with k = 8 alone)
+        so.reference_bits = a.has("feedback") ? std::vector<int>{8} : std::vector<int>{6, 8};
         if (a.has("act-stats") || a.has("imatrix")) {
             const std::string sp = a.has("act-stats") ? a.get("act-stats") : a.get("imatrix");
             st_alloc = a.has("act-stats") ? tools::activation_stats::from_act_stats(sp)
@@ -198,7 +202,8 @@ int run_quantize(const args& a) {
             al["planned_bpw"] = plan->result.bpw();
             al["predicted_kld"] = plan->result.loss;
             al["exact"] = plan->result.exact;
-            al["reference_k"] = plan->table.reference_bits;
+            tools::json_out& refs = (al["reference_k"] = tools::json_out::array());
+            for (int k : plan->table.reference_bits) refs.push_back(k);
             al["calibration_windows"] = plan->table.windows;
             al["sensitivity_cached"] = plan->cached;
             al["sensitivity_seconds"] = plan->table.seconds;
@@ -249,9 +254,11 @@ int run_quantize(const args& a) {
                 r["bpw"] = t.bpw;
                 if (plan) {
                     const tools::tensor_sensitivity& ts = plan->table.tensors[plan->index.at(t.name)];
-                    r["sensitivity"] = ts.sensitivity;
-                    r["kld_at_reference_k"] = ts.kld;
-                    r["predicted_kld"] = ts.predicted(opt.codec_for(t.name).bits);
+                    const int k = opt.codec_for(t.name).bits;
+                    r["sensitivity"] = plan->table.sigma(ts, k);
+                    tools::json_out& kld = (r["kld_at_reference_k"] = tools::json_out::array());
+                    for (double v : ts.kld) kld.push_back(v);
+                    r["predicted_kld"] = plan->table.predicted(ts, k);
                 }
                 r["relative_mse"] = t.rel_mse;
                 r["sqnr_db"] = tools::sqnr_db(t.rel_mse);
@@ -280,18 +287,21 @@ int run_quantize(const args& a) {
                     tools::sqnr_db(t.rel_mse), t.seconds);
         if (plan) {
             const tools::tensor_sensitivity& ts = plan->table.tensors[plan->index.at(t.name)];
-            std::printf("  %11.4g  %13.4e", ts.sensitivity, ts.predicted(k));
+            std::printf("  %11.4g  %13.4e", plan->table.sigma(ts, k), plan->table.predicted(ts, k));
         }
         std::printf("\n");
     }
+    std::string refs;
+    if (plan)
+        for (int k : plan->table.reference_bits) refs += (refs.empty() ? "" : ", ") + std::to_string(k);
     if (plan)
         std::printf("\nallocation for --bpw %g: %.4f bpw planned (%s), predicted KLD %.4e (sum over tensors); sensitivity "
-                    "%s (%lld calibration windows, reference k = %d), allocation %.3f s\n",
+                    "%s (%lld calibration windows, reference k = %s), allocation %.3f s\n",
                     plan->rate, plan->result.bpw(), plan->result.exact ? "exact" : "Lagrangian + greedy fill",
                     plan->result.loss,
                     plan->cached ? ("read from " + a.get("sensitivity")).c_str()
                                  : ("measured in " + std::to_string(plan->table.seconds) + " s").c_str(),
-                    static_cast<long long>(plan->table.windows), plan->table.reference_bits, plan->allocate_seconds);
+                    static_cast<long long>(plan->table.windows), refs.c_str(), plan->allocate_seconds);
     if (!awq.groups.empty()) {
         double plain = 0, best = 0;
         std::printf("\n%-44s %6s %14s\n", "activation-aware group", "alpha", "error ratio");
@@ -301,8 +311,8 @@ int run_quantize(const args& a) {
             plain += g.err_plain, best += g.err_best;
         }
         if (plan)
-            std::printf("alpha searched at the reference k = %d for every k (error ratios: `--bits-per-pair 8`)\n",
-                        plan->table.reference_bits);
+            std::printf("alpha searched at the last reference k = %d for every k (error ratios: `--bits-per-pair %d`)\n",
+                        plan->table.reference_bits.back(), plan->table.reference_bits.back());
         else
             std::printf("output-error proxy over all groups: x%.4f of unscaled\n", plain > 0 ? best / plain : 1.0);
     }
