@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -122,7 +123,8 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
             const float* table2 = lm2d_table(k);
             auto cb = std::make_unique<int_codebook>();
             make_int_codebook(table2, k, *cb);
-            for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2048}) {
+            // lengths: one scale block, partial and whole 64-pair chunks, long rows with and without a partial chunk
+            for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2000, 2048}) {
                 INFO("pairs " << pairs);
                 const std::size_t rows = 3, rb = packed_bytes(pairs, k);
                 auto o = make_operands(r, rows, pairs, k);
@@ -171,6 +173,8 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                         mag *= q8 ? cb->s8 : cb->s16;
                         INFO("row " << i << " want " << want[i] << " got " << got[i]);
                         REQUIRE(std::fabs(double(got[i]) - want[i]) <= 2e-6 * mag + 1e-30);
+                        // NEON sums the outer part as the references do: the same bits
+                        if (id == isa::neon) REQUIRE(std::memcmp(&got[i], &want[i], 4) == 0);
                         // against the exact f32 dot, within the stated bound
                         double exact = 0, abs_terms = 0;
                         for (std::size_t p = 0; p < pairs; ++p) {
@@ -188,6 +192,42 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                     }
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("the q8 kernels exist where they are built, and take no rows and zero activations", "[kernels][int][isa]") {
+    const std::vector<isa> ids = available_isas();
+#if defined(__aarch64__) && defined(QAMW_DISPATCH)
+    REQUIRE(std::find(ids.begin(), ids.end(), isa::neon) != ids.end());  // so the loop below runs the NEON kernels
+#endif
+    tools::rng r(13);
+    for (isa id : ids) {
+        INFO("isa " << isa_name(id));
+        const kernel_table& t = *kernels_for(id);
+        REQUIRE((t.dot_rows_q8 != nullptr) == (id == isa::scalar || id == isa::avx512vnni || id == isa::neon));
+        for (int k = min_bits; k <= max_bits; ++k) {
+            INFO("k " << k);
+            auto cb = std::make_unique<int_codebook>();
+            make_int_codebook(lm2d_table(k), k, *cb);
+            const std::size_t pairs = 80, rb = packed_bytes(pairs, k);
+            auto o = make_operands(r, 5, pairs, k);
+            std::fill(o.xt.begin(), o.xt.end(), 0.0f);
+            std::vector<block_q8a> a8(q8a_blocks(pairs));
+            std::vector<block_q16a> a16(q16a_blocks(pairs));
+            const float bias = quantize_q8a(o.xt.data(), pairs, a8.data());
+            quantize_q16a(o.xt.data(), pairs, a16.data());
+            std::vector<float> y(6, -1.0f);
+            t.dot_rows_q16(o.codes.data(), rb, 0, pairs, k, *cb, a16.data(), y.data());  // no rows: nothing written
+            REQUIRE(y == std::vector<float>(6, -1.0f));
+            t.dot_rows_q16(o.codes.data(), rb, 5, pairs, k, *cb, a16.data(), y.data());  // a zero activation: exact zeros
+            REQUIRE(y == std::vector<float>{0, 0, 0, 0, 0, -1});
+            if (k > 8 || !t.dot_rows_q8) continue;
+            y.assign(6, -1.0f);
+            t.dot_rows_q8(o.codes.data(), rb, 0, pairs, k, *cb, a8.data(), bias, y.data());
+            REQUIRE(y == std::vector<float>(6, -1.0f));
+            t.dot_rows_q8(o.codes.data(), rb, 5, pairs, k, *cb, a8.data(), bias, y.data());
+            REQUIRE(y == std::vector<float>{0, 0, 0, 0, 0, -1});
         }
     }
 }

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <qamw/kernels/int_format.hpp>
+#include <qamw/kernels/int_neon.hpp>
 #include <qamw/kernels/lookup.hpp>
 
 #include <xsimd/xsimd.hpp>
@@ -187,8 +188,9 @@ template <class Arch>
 struct int_product {
     static constexpr bool has_vnni = std::is_base_of_v<avx512_vnni, Arch>;
     static constexpr bool has_avx2 = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>;
+    static constexpr bool has_neon = std::is_base_of_v<xsimd::neon64, Arch>;
     /// Whether dot_rows_q8 has a SIMD version here (else the kernel table holds nullptr and callers use q16).
-    static constexpr bool has_q8 = has_vnni;
+    static constexpr bool has_q8 = has_vnni || has_neon;
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against
     /// the q8 activation `a` (q8a_blocks(pairs) blocks) with its bias (quantize_q8a). Reads no byte past the codes.
@@ -205,6 +207,17 @@ struct int_product {
             }
         }
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) {
+            switch (k) {
+                case 4: return arm::q8<4>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 5: return arm::q8<5>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 6: return arm::q8<6>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 7: return arm::q8<7>::rows(codes, stride, nrows, pairs, cb, a, y);
+                default: return arm::q8<8>::rows(codes, stride, nrows, pairs, cb, a, y);
+            }
+        }
+#endif
         ref::dot_rows_q8(codes, stride, nrows, pairs, k, cb, a, bias, y);
     }
 
@@ -218,6 +231,10 @@ struct int_product {
                 x86::q16_avx2<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
             });
         }
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon)
+            return with_bits(k, [&](auto bits) { arm::q16::rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
 #endif
         ref::dot_rows_q16(codes, stride, nrows, pairs, k, cb, a, y);
     }
@@ -243,6 +260,9 @@ struct int_product {
                               const int_codebook& cb, const block_q16a* a, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)
         if constexpr (has_avx2) return x86::q16_sum<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, y);
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, y);
 #endif
         ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, y);
     }
