@@ -205,7 +205,8 @@ TEST_CASE("the q8 kernels exist where they are built, and take no rows and zero 
     for (isa id : ids) {
         INFO("isa " << isa_name(id));
         const kernel_table& t = *kernels_for(id);
-        REQUIRE((t.dot_rows_q8 != nullptr) == (id == isa::scalar || id == isa::avx512vnni || id == isa::neon));
+        REQUIRE((t.dot_rows_q8 != nullptr) ==
+                (id == isa::scalar || id == isa::avx2 || id == isa::avx512 || id == isa::avx512vnni || id == isa::neon));
         for (int k = min_bits; k <= max_bits; ++k) {
             INFO("k " << k);
             auto cb = std::make_unique<int_codebook>();

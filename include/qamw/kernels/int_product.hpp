@@ -29,6 +29,7 @@
 //   therefore uses scalar loads on AVX2 and AVX-512 alike (the gather variants were removed after this measurement).
 #pragma once
 
+#include <qamw/kernels/int_avx2.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/int_neon.hpp>
 #include <qamw/kernels/lookup.hpp>
@@ -190,7 +191,7 @@ struct int_product {
     static constexpr bool has_avx2 = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>;
     static constexpr bool has_neon = std::is_base_of_v<xsimd::neon64, Arch>;
     /// Whether dot_rows_q8 has a SIMD version here (else the kernel table holds nullptr and callers use q16).
-    static constexpr bool has_q8 = has_vnni || has_neon;
+    static constexpr bool has_q8 = has_vnni || has_avx2 || has_neon;
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against
     /// the q8 activation `a` (q8a_blocks(pairs) blocks) with its bias (quantize_q8a). Reads no byte past the codes.
@@ -204,6 +205,14 @@ struct int_product {
                 case 6: return x86::vnni<Arch, 6>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
                 case 7: return x86::vnni<Arch, 7>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
                 default: return x86::vnni<Arch, 8>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
+            }
+        } else if constexpr (has_avx2) {
+            switch (k) {
+                case 4: return x86::q8_avx2<Arch, 4>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 5: return x86::q8_avx2<Arch, 5>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 6: return x86::q8_avx2<Arch, 6>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 7: return x86::q8_avx2<Arch, 7>::rows(codes, stride, nrows, pairs, cb, a, y);
+                default: return x86::q8_avx2<Arch, 8>::rows(codes, stride, nrows, pairs, cb, a, y);
             }
         }
 #endif
