@@ -29,7 +29,7 @@ struct int_case {
     std::vector<block_q16a> a16 = std::vector<block_q16a>(q16a_blocks(pairs));
     float bias = 0;
     explicit int_case(int k) {
-        tools::rng r(std::uint64_t(k));
+        tools::rng r{static_cast<std::uint64_t>(k)};
         codes.resize(rows * packed_bytes(pairs, k) + kernels::overread);
         for (auto& c : codes) c = static_cast<std::uint8_t>(r.next());
         make_int_codebook(lm2d_table(k), k, *cb);
