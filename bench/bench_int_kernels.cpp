@@ -51,8 +51,8 @@ void int_rows(benchmark::State& s) {
     const int k = int(s.range(0)), path = int(s.range(1));
     const kernel_table& t = select_kernels();
     s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + " q" + std::to_string(path));
-    if (path == 8 && !t.dot_rows_q8) {
-        s.SkipWithError("this kernel set has no q8 kernel");
+    if (path == 8 && !int_uses_q8(t, k)) {
+        s.SkipWithError("this kernel set runs this k on q16 (kernels/int_product.hpp: q8_max_bits)");
         return;
     }
     const int_case& c = case_for(k);

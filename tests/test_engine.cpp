@@ -190,6 +190,7 @@ TEST_CASE("engine integer path: misuse and non-finite activations are refused", 
     // a q8 activation read by a kernel set that runs k = 8 on q16 (a table without its q8 kernel: not every build has one)
     kernel_table no_q8 = *kernels_for(available_isas().back());
     no_q8.dot_rows_q8 = nullptr;
+    no_q8.q8_max_bits = 0;
     CHECK_THROWS_WITH(int_dot_rows(t, act, 0, 5, y.data(), no_q8), Catch::Contains("q16 path"));
 
     for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {

@@ -205,8 +205,11 @@ TEST_CASE("the q8 kernels exist where they are built, and take no rows and zero 
     for (isa id : ids) {
         INFO("isa " << isa_name(id));
         const kernel_table& t = *kernels_for(id);
-        REQUIRE((t.dot_rows_q8 != nullptr) ==
-                (id == isa::scalar || id == isa::avx2 || id == isa::avx512 || id == isa::avx512vnni || id == isa::neon));
+        // the q8 path where its kernel measured faster than q16 (int_product::q8_max_bits)
+        const int q8_max = id == isa::avx2 ? 6 : id == isa::avx512 ? 7 : id == isa::sse2 || id == isa::avx ? 0 : 8;
+        REQUIRE(t.q8_max_bits == q8_max);
+        REQUIRE((t.dot_rows_q8 != nullptr) == (q8_max > 0));
+        for (int k = min_bits; k <= max_bits; ++k) REQUIRE(int_uses_q8(t, k) == (k <= q8_max));
         for (int k = min_bits; k <= max_bits; ++k) {
             INFO("k " << k);
             auto cb = std::make_unique<int_codebook>();

@@ -1,15 +1,19 @@
-// qamw/kernels/int_avx2.hpp — the AVX2 q8 row kernel (k ≤ 8; formats and scalar reference: kernels/int_format.hpp;
-// dispatch: kernels/int_product.hpp). Instantiated only for architectures with AVX2 and without AVX-512 VBMI.
+// qamw/kernels/int_avx2.hpp — the AVX2 q8 row kernel (k ≤ 7; formats and scalar reference: kernels/int_format.hpp;
+// dispatch: kernels/int_product.hpp, which runs it for k ≤ 6 in the avx2 kernel set and k ≤ 7 in the avx512 one, where
+// it measured faster than q16, docs/PERFORMANCE.md "Integer kernels"). Instantiated only for architectures with AVX2
+// and without AVX-512 VBMI.
 //
 // Per 32 pairs (64 weights, two activation scale blocks; the lanes of a ymm hold pairs 0–15 and 16–31):
-//   codes → 32 byte indices: k = 8 one 32-byte load; k = 4 one 16-byte load, psrlw + 2 pand + punpcklbw/punpckhbw +
+//   codes → 32 byte indices: k = 4 one 16-byte load, psrlw + 2 pand + punpcklbw/punpckhbw +
 //   vinserti128; k = 5…7 two 16-byte loads (bytes [0, 2k) and [2k, 4k), one per lane), 2 pshufb (bytes ⌊pk/8⌋,
 //   ⌊pk/8⌋ + 1 of pair p into a 16-bit lane), 2 pmullw (shift left by 16 − k − (pk mod 8)) + 2 psrlw (by 16 − k),
 //   1 packuswb. Near a row's end (fewer bytes left than those loads read) the codes go through a 32-byte buffer: no
 //   byte past the row's codes is read.
 //   codebook: signed int8 (cx = ux8 − 128), 16-entry slices broadcast to both lanes, one pshufb per slice and
 //   coordinate, combined by a tree of pblendvb on index bits 4…k−1 (selectors shared by both coordinates): per
-//   coordinate 2^(k−4) pshufb + 2^(k−4) − 1 pblendvb (k = 8: 16 + 15, the slices reloaded from L1).
+//   coordinate 2^(k−4) pshufb + 2^(k−4) − 1 pblendvb (k = 7: 8 + 7; the two coordinates' 16 slices exceed AVX2's 16
+//   registers and are partly reloaded from L1; compiled for AVX-512BW the blends become mask moves and 32 registers
+//   hold them). k = 8 (16 + 15 per coordinate) was measured slower than q16 and is not built.
 //   products: pmaddubsw(|a|, sign(c, a)) per coordinate (|cx·ax + cx'·ax'| ≤ 2·127² fits int16, no saturation),
 //   2 pmaddwd with ones, 1 paddd, 1 cvtdq2ps, 1 FMA with the two blocks' scales.
 #pragma once
@@ -31,13 +35,11 @@ struct q8_avx2 {
     static constexpr int slices = (1 << K) / 16;
 
     /// Bytes indices() reads.
-    static constexpr std::size_t reads = K == 8 ? 32 : K == 4 ? 16 : 2 * K + 16;
+    static constexpr std::size_t reads = K == 4 ? 16 : 2 * K + 16;
 
     /// The 32 indices of the 32 pairs whose codes start at c (4K bytes; reads `reads` bytes).
     static __m256i indices(const std::uint8_t* c) {
-        if constexpr (K == 8) {
-            return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
-        } else if constexpr (K == 4) {
+        if constexpr (K == 4) {
             const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)), m = _mm_set1_epi8(0x0f);
             const __m128i lo = _mm_and_si128(b, m), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
             return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(lo, hi)), _mm_unpackhi_epi8(lo, hi), 1);
@@ -63,26 +65,22 @@ struct q8_avx2 {
         }
     }
 
-    /// The coordinates of 32 indices (lo: the indices with bit 7 clear) from the N = 2^m broadcast slices t[0, N):
-    /// the two halves' picks blended on index bit m + 3 (unrolled at compile time).
-    template <int N>
-    static __m256i pick(const __m256i* t, __m256i lo, __m256i idx) {
-        if constexpr (N == 1) {
-            return _mm256_shuffle_epi8(_mm256_load_si256(t), lo);
-        } else {
-            constexpr int m = N == 2 ? 1 : N == 4 ? 2 : N == 8 ? 3 : 4;
-            const __m256i sel = m == 4 ? idx : _mm256_slli_epi16(idx, 4 - m);  // bit m + 3 into each byte's bit 7
-            return _mm256_blendv_epi8(pick<N / 2>(t, lo, idx), pick<N / 2>(t + N / 2, lo, idx), sel);
-        }
-    }
+    /// The coordinates of 32 indices (< 2^K) from the N = 2^m broadcast slices t[0, N): the two halves' picks blended
+    /// on index bit m + 3 (unrolled at compile time).
+    template <int N = slices>
     static __m256i lookup(const __m256i* t, __m256i idx) {
-        const __m256i lo = K == 8 ? _mm256_and_si256(idx, _mm256_set1_epi8(0x7f)) : idx;  // pshufb zeroes bytes ≥ 128
-        return pick<slices>(t, lo, idx);
+        if constexpr (N == 1) {
+            return _mm256_shuffle_epi8(_mm256_load_si256(t), idx);
+        } else {
+            constexpr int m = N == 2 ? 1 : N == 4 ? 2 : 3;
+            const __m256i sel = _mm256_slli_epi16(idx, 4 - m);  // index bit m + 3 into each byte's bit 7
+            return _mm256_blendv_epi8(lookup<N / 2>(t, idx), lookup<N / 2>(t + N / 2, idx), sel);
+        }
     }
 
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q8a* a, float* y) {
-        static_assert(K >= 4 && K <= 8, "q8 kernels need 4 <= k <= 8");
+        static_assert(K >= 4 && K <= 7, "the AVX2 q8 kernel is built for 4 <= k <= 7");
         alignas(32) __m256i tx[slices], ty[slices];
         for (int s = 0; s < slices; ++s) {
             const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));

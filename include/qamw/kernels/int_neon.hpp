@@ -16,7 +16,8 @@
 //     products: with +dotprod (__ARM_FEATURE_DOTPROD) 2 sdot; without (the ARMv8.0 baseline the dispatch library is
 //     built for) 2 smull + 2 smlal (|cx·ax + cy·ay| ≤ 2·127² fits int16) + 2 sadalp.
 //     per 64 pairs: 3 addp to the 4 block sums, 2 int→double widenings, 2 fmul, 4 scalar fadd.
-//     ≈ 12 (k = 4) to 22 (k = 8) instructions per 32 weights, counted from the source; not measured on hardware.
+//     ≈ 16 (k = 4 with sdot) to 24 (k = 8 without, plus table reloads) instructions per 32 weights, counted from the
+//     source (the per-64-pair outer sum included); not measured on hardware.
 //   q16::rows (any k), per 16 pairs: two groups of 8 indices extracted in general registers (group_indices, as the AVX2
 //     kernel), 16 32-bit table entries inserted into 4 registers (ldr + ins), 4 smlal + 4 smlal2 against the int16
 //     activation, one addv, one int→double, fmul, fadd. Reads ≤ 6 bytes past the row's codes (kernels::overread).
