@@ -13,7 +13,7 @@
 //   coordinate, combined by a tree of pblendvb on index bits 4…k−1 (selectors shared by both coordinates): per
 //   coordinate 2^(k−4) pshufb + 2^(k−4) − 1 pblendvb (k = 7: 8 + 7; the two coordinates' 16 slices exceed AVX2's 16
 //   registers and are partly reloaded from L1; compiled for AVX-512BW the blends become mask moves and 32 registers
-//   hold them). k = 8 (16 + 15 per coordinate) was measured slower than q16 and is not built.
+//   hold them). k = 8 (16 + 15 per coordinate) measured slower than q16 on AVX2 and no faster on AVX-512BW: not built.
 //   products: pmaddubsw(|a|, sign(c, a)) per coordinate (|cx·ax + cx'·ax'| ≤ 2·127² fits int16, no saturation),
 //   2 pmaddwd with ones, 1 paddd, 1 cvtdq2ps, 1 FMA with the two blocks' scales.
 #pragma once
@@ -82,11 +82,11 @@ struct q8_avx2 {
                      const int_codebook& cb, const block_q8a* a, float* y) {
         static_assert(K >= 4 && K <= 7, "the AVX2 q8 kernel is built for 4 <= k <= 7");
         alignas(32) __m256i tx[slices], ty[slices];
-        for (int s = 0; s < slices; ++s) {
-            const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-            tx[s] = _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(cb.ux8 + 16 * s))), flip);
-            ty[s] = _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(cb.uy8 + 16 * s))), flip);
-        }
+        auto slice = [](const std::uint8_t* u) {  // 16 offset-unsigned entries → signed, in both lanes
+            const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(u));
+            return _mm256_xor_si256(_mm256_broadcastsi128_si256(v), _mm256_set1_epi8(static_cast<char>(0x80)));
+        };
+        for (int s = 0; s < slices; ++s) tx[s] = slice(cb.ux8 + 16 * s), ty[s] = slice(cb.uy8 + 16 * s);
         const __m256i ones = _mm256_set1_epi16(1), lane_block = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
         const std::size_t row_bytes = pairs * K / 8;
         for (std::size_t r = 0; r < nrows; ++r) {
@@ -108,7 +108,8 @@ struct q8_avx2 {
                 const __m256i mx = _mm256_maddubs_epi16(_mm256_abs_epi8(ax), _mm256_sign_epi8(lookup(tx, idx), ax));
                 const __m256i my = _mm256_maddubs_epi16(_mm256_abs_epi8(ay), _mm256_sign_epi8(lookup(ty, idx), ay));
                 const __m256i t = _mm256_add_epi32(_mm256_madd_epi16(mx, ones), _mm256_madd_epi16(my, ones));
-                const __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.d + 2 * h)))), lane_block);
+                const __m128 d2 = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.d + 2 * h)));  // 2 scales
+                const __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), lane_block);
                 if (h) f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), d, f1);
                 else f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), d, f0);
             }
