@@ -6,7 +6,9 @@
 # build. Logs (with per-test durations): build-arm/tests-native.log, build-arm/tests-scalar.log.
 #
 # Usage: scripts/arm.sh [CATCH2 TEST SPEC...]   e.g. scripts/arm.sh '[golden]', or scripts/arm.sh '~[slow]~[quality]'
-# Environment: ARM_TESTS (test sources, default tests/test_*.cpp), ARM_BUILD_DIR (default build-arm), ARM_NICE (niceness, default 10), QEMU (default qemu-aarch64).
+# Environment: ARM_TESTS (test sources, default tests/test_*.cpp), ARM_BUILD_DIR (default build-arm), ARM_NICE (niceness, default 10), QEMU (default qemu-aarch64),
+# ARM_CXXFLAGS (extra compiler flags, e.g. -march=armv8.2-a+dotprod for the sdot variant of the NEON q8 kernel; use
+# another ARM_BUILD_DIR for them: objects are rebuilt only when a source changes).
 # Installs (Debian 12) g++-aarch64-linux-gnu and qemu-user when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,8 @@ ln -sfn /usr/include/catch2 "$build/include/catch2"
 cxxflags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -pthread -DQAMW_DISPATCH=1
   "-DQAMW_SOURCE_DIR=\"$root\"" "-DQAMW_SHARED_DIR=\"$root/../shared\""
   -Iinclude -Itools -isystem "$build/include" -isystem /usr/include/eigen3)
+read -r -a extra_flags <<<"${ARM_CXXFLAGS:-}"
+cxxflags+=("${extra_flags[@]}")
 # ARM_TESTS: the test sources to build (default: all of them); CI builds the golden and kernel tests only.
 read -r -a tests <<<"${ARM_TESTS:-$(echo tests/test_*.cpp)}"
 sources=(tests/main.cpp "${tests[@]}" src/dispatch.cpp src/isa_neon.cpp)

@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -122,7 +123,8 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
             const float* table2 = lm2d_table(k);
             auto cb = std::make_unique<int_codebook>();
             make_int_codebook(table2, k, *cb);
-            for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2048}) {
+            // lengths: one scale block, partial and whole 64-pair chunks, long rows with and without a partial chunk
+            for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 2000, 2048}) {
                 INFO("pairs " << pairs);
                 const std::size_t rows = 3, rb = packed_bytes(pairs, k);
                 auto o = make_operands(r, rows, pairs, k);
@@ -137,8 +139,10 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                     INFO((q8 ? "q8" : "q16"));
                     std::vector<float> want(rows), got(rows);
                     if (q8) {
-                        ref::dot_rows_q8(o.codes.data(), rb, rows, pairs, k, *cb, a8.data(), bias, want.data());
-                        t.dot_rows_q8(o.codes.data(), rb, rows, pairs, k, *cb, a8.data(), bias, got.data());
+                        // q8 kernels read no byte past the codes: an exact-size copy (AddressSanitizer sees any overread)
+                        const std::vector<std::uint8_t> exact(o.codes.begin(), o.codes.begin() + std::ptrdiff_t(rows * rb));
+                        ref::dot_rows_q8(exact.data(), rb, rows, pairs, k, *cb, a8.data(), bias, want.data());
+                        t.dot_rows_q8(exact.data(), rb, rows, pairs, k, *cb, a8.data(), bias, got.data());
                     } else {
                         ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
                         t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), got.data());
@@ -171,6 +175,8 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                         mag *= q8 ? cb->s8 : cb->s16;
                         INFO("row " << i << " want " << want[i] << " got " << got[i]);
                         REQUIRE(std::fabs(double(got[i]) - want[i]) <= 2e-6 * mag + 1e-30);
+                        // NEON sums the outer part as the references do: the same bits
+                        if (id == isa::neon) REQUIRE(std::memcmp(&got[i], &want[i], 4) == 0);
                         // against the exact f32 dot, within the stated bound
                         double exact = 0, abs_terms = 0;
                         for (std::size_t p = 0; p < pairs; ++p) {
@@ -188,6 +194,87 @@ TEST_CASE("integer row kernels: every ISA against the references and the exact f
                     }
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("the q8 kernels exist where they are built, and take no rows and zero activations", "[kernels][int][isa]") {
+    const std::vector<isa> ids = available_isas();
+#if defined(__aarch64__) && defined(QAMW_DISPATCH)
+    REQUIRE(std::find(ids.begin(), ids.end(), isa::neon) != ids.end());  // so the loop below runs the NEON kernels
+#endif
+    tools::rng r(13);
+    for (isa id : ids) {
+        INFO("isa " << isa_name(id));
+        const kernel_table& t = *kernels_for(id);
+        // the q8 path where its kernel measured faster than q16 (int_product::q8_max_bits)
+        const int q8_max = id == isa::avx2 ? 6 : id == isa::avx512 ? 7 : id == isa::sse2 || id == isa::avx ? 0 : 8;
+        REQUIRE(t.q8_max_bits == q8_max);
+        REQUIRE((t.dot_rows_q8 != nullptr) == (q8_max > 0));
+        for (int k = min_bits; k <= max_bits; ++k) REQUIRE(int_uses_q8(t, k) == (k <= q8_max));
+        for (int k = min_bits; k <= max_bits; ++k) {
+            INFO("k " << k);
+            auto cb = std::make_unique<int_codebook>();
+            make_int_codebook(lm2d_table(k), k, *cb);
+            const std::size_t pairs = 80, rb = packed_bytes(pairs, k);
+            auto o = make_operands(r, 5, pairs, k);
+            std::fill(o.xt.begin(), o.xt.end(), 0.0f);
+            std::vector<block_q8a> a8(q8a_blocks(pairs));
+            std::vector<block_q16a> a16(q16a_blocks(pairs));
+            const float bias = quantize_q8a(o.xt.data(), pairs, a8.data());
+            quantize_q16a(o.xt.data(), pairs, a16.data());
+            std::vector<float> y(6, -1.0f);
+            t.dot_rows_q16(o.codes.data(), rb, 0, pairs, k, *cb, a16.data(), y.data());  // no rows: nothing written
+            REQUIRE(y == std::vector<float>(6, -1.0f));
+            t.dot_rows_q16(o.codes.data(), rb, 5, pairs, k, *cb, a16.data(), y.data());  // a zero activation: exact zeros
+            REQUIRE(y == std::vector<float>{0, 0, 0, 0, 0, -1});
+            if (k > 8 || !t.dot_rows_q8) continue;
+            y.assign(6, -1.0f);
+            t.dot_rows_q8(o.codes.data(), rb, 0, pairs, k, *cb, a8.data(), bias, y.data());
+            REQUIRE(y == std::vector<float>(6, -1.0f));
+            t.dot_rows_q8(o.codes.data(), rb, 5, pairs, k, *cb, a8.data(), bias, y.data());
+            REQUIRE(y == std::vector<float>{0, 0, 0, 0, 0, -1});
+        }
+    }
+}
+
+TEST_CASE("integer row kernels: rows of all-zero codes (codeword 0 everywhere), every ISA", "[kernels][int][isa]") {
+    tools::rng r(17);
+    for (isa id : available_isas()) {
+        const kernel_table& t = *kernels_for(id);
+        for (int k = min_bits; k <= max_bits; ++k) {
+            INFO("isa " << isa_name(id) << " k " << k);
+            auto cb = std::make_unique<int_codebook>();
+            make_int_codebook(lm2d_table(k), k, *cb);
+            const std::size_t pairs = 112, rows = 5, rb = packed_bytes(pairs, k);
+            auto o = make_operands(r, rows, pairs, k);
+            std::fill(o.codes.begin(), o.codes.end(), std::uint8_t{0});
+            std::vector<block_q8a> a8(q8a_blocks(pairs));
+            std::vector<block_q16a> a16(q16a_blocks(pairs));
+            const float bias = quantize_q8a(o.xt.data(), pairs, a8.data());
+            quantize_q16a(o.xt.data(), pairs, a16.data());
+            // codeword 0 against x̃: s · Σ_b d_b · Σ_p (cx0·ax + cy0·ay), the same for every row; within float rounding
+            // of Σ |terms|
+            double w16 = 0, m16 = 0;
+            for (std::size_t p = 0; p < pairs; ++p) {
+                const block_q16a& b = a16[p / 16];
+                const int tx = cb->xy16[0] * b.q[2 * (p % 16)], ty = cb->xy16[1] * b.q[2 * (p % 16) + 1];
+                w16 += double(b.d) * (tx + ty), m16 += double(b.d) * (std::abs(tx) + std::abs(ty));
+            }
+            std::vector<float> y(rows);
+            t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), y.data());
+            for (float v : y) REQUIRE(std::fabs(v - cb->s16 * w16) <= 2e-6 * cb->s16 * m16);
+            if (!int_uses_q8(t, k)) continue;
+            double w8 = 0, m8 = 0;
+            for (std::size_t p = 0; p < pairs; ++p) {
+                const block_q8a& b = a8[p / 64];
+                const int tx = (cb->ux8[0] - 128) * b.x[p % 64], ty = (cb->uy8[0] - 128) * b.y[p % 64];
+                w8 += double(b.d[(p % 64) / 16]) * (tx + ty);
+                // the magnitude of the offset-unsigned sums the VNNI kernel forms before it subtracts the bias
+                m8 += double(b.d[(p % 64) / 16]) * (std::abs(cb->ux8[0] * b.x[p % 64]) + std::abs(cb->uy8[0] * b.y[p % 64]));
+            }
+            t.dot_rows_q8(o.codes.data(), rb, rows, pairs, k, *cb, a8.data(), bias, y.data());
+            for (float v : y) REQUIRE(std::fabs(v - cb->s8 * w8) <= 2e-6 * cb->s8 * m8);
         }
     }
 }

@@ -27,10 +27,11 @@
 // with the codebook as integers (cx, cy) · s_c, held by the prepared tensor (built once at construction when asked
 // for: prepared_tensor(v, table, true); 17.5 KiB) and x̃ quantized once per product into caller scratch as
 // d_b · (ax, ay) per block of 16 pairs. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
-//   q8  k ≤ 8 where the kernel set has a q8 kernel (AVX-512 VBMI + VNNI, and the scalar reference): int8 codewords
-//       looked up in registers 64 pairs per instruction (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes
-//       of codes, ≈ 16/128 (k = 7) or 19/128 (k = 8) instructions (counted from the loop's source, loads and the prefetch included).
-//       Measured cost on house-a heldout KLD: within 1 % of the f32 path at k = 7, 8.
+//   q8  k ≤ the kernel set's q8_max_bits (AVX-512 VBMI + VNNI, NEON and the scalar reference 8, AVX-512BW 7, AVX2 6;
+//       kernels/int_product.hpp): int8 codewords looked up in registers; on AVX-512 VNNI 64 pairs per instruction
+//       (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes of codes, ≈ 16/128 (k = 7) or 19/128 (k = 8)
+//       instructions (counted from the loop's source, loads and the prefetch included). Measured cost on house-a
+//       heldout KLD (AVX-512 VNNI): within 1 % of the f32 path at k = 7, 8.
 //   q16 every other case: int16 (x, y) codewords, one 32-bit table entry per code (scalar loads), int16 activations,
 //       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3
 //       instructions (counted in the compiled loop at k = 11). Within 0.02 % of the f32 path's KLD at k = 9, 11.

@@ -1,7 +1,9 @@
 // qamw/kernels/int_product.hpp — integer-domain fused row products: packed k-bit codes against a quantized
 // activation (formats, tables and scalar references in kernels/int_format.hpp).
 //
-//   int_product<Arch>::dot_rows_q8   (k ≤ 8; only for Arch = qamw::avx512_vnni, else nullptr in the kernel table)
+//   int_product<Arch>::dot_rows_q8   (k ≤ 8; SIMD for k ≤ q8_max_bits: AVX-512 VNNI and NEON 8, AVX-512BW 7, AVX2 6;
+//   nullptr in the kernel table of SSE2 / AVX. The AVX2 / AVX-512BW kernel: kernels/int_avx2.hpp; NEON:
+//   kernels/int_neon.hpp, both with their instruction counts.) The AVX-512 VNNI kernel (here):
 //     per 64 pairs (128 weights): one masked load of 8k code bytes; for k < 8 one vpermb (each group's k bytes into a
 //     qword) and one vpmultishiftqb (byte j of a qword ← bits [jk, jk + 8)); at k = 8 the code bytes are the indices.
 //     The codebook lives in registers as offset-unsigned int8 (ux = cx + 128): k ≤ 7 one vpermi2b per coordinate
@@ -10,7 +12,8 @@
 //     conversion, one FMA with the per-lane block scale. The bias 128·Σ d·a is subtracted once per row.
 //     ≈ 9 (k ≤ 7) / 13 (k = 8) instructions per 128 weights (one a software prefetch 4 KiB ahead); reads k/16 bytes
 //     of codes per weight, no overread.
-//   int_product<Arch>::dot_rows_q16  (any k; SIMD for AVX2 and AVX-512, scalar reference elsewhere)
+//   int_product<Arch>::dot_rows_q16  (any k; SIMD for AVX2 and AVX-512 here, NEON in kernels/int_neon.hpp, scalar
+//   reference elsewhere)
 //     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), then one pmaddwd (cx·ax + cy·ay
 //     per pair) against the interleaved int16 activation.
 //     Default (scalar loads), per 8 pairs: two 64-bit code loads, 8 shift+mask index extractions, 8 32-bit table
@@ -30,7 +33,9 @@
 //   therefore uses scalar loads on AVX2 and AVX-512 alike (the gather variants were removed after this measurement).
 #pragma once
 
+#include <qamw/kernels/int_avx2.hpp>
 #include <qamw/kernels/int_format.hpp>
+#include <qamw/kernels/int_neon.hpp>
 #include <qamw/kernels/lookup.hpp>
 
 #include <xsimd/xsimd.hpp>
@@ -198,11 +203,19 @@ template <class Arch>
 struct int_product {
     static constexpr bool has_vnni = std::is_base_of_v<avx512_vnni, Arch>;
     static constexpr bool has_avx2 = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>;
-    /// Whether dot_rows_q8 has a SIMD version here (else the kernel table holds nullptr and callers use q16).
-    static constexpr bool has_q8 = has_vnni;
+    static constexpr bool has_neon = std::is_base_of_v<xsimd::neon64, Arch>;
+    /// The largest k that runs on the q8 path here (0: none; the kernel table then holds no dot_rows_q8 and callers use
+    /// q16): where the q8 kernel measured faster than q16 (docs/PERFORMANCE.md "Integer kernels"). AVX-512 VNNI and
+    /// NEON 8; AVX-512BW without VBMI 7 and AVX2 6 (register lookups of 16-entry slices: 2^(k−4) pshufb per
+    /// coordinate, blends to combine them; at k = 8, and on AVX2 at k = 7, q16's table loads were as fast or faster).
+    static constexpr int q8_max_bits = has_vnni || has_neon                  ? 8
+                                       : std::is_base_of_v<xsimd::avx512bw, Arch> ? 7
+                                       : has_avx2                                  ? 6
+                                                                                   : 0;
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against
     /// the q8 activation `a` (q8a_blocks(pairs) blocks) with its bias (quantize_q8a). Reads no byte past the codes.
+    /// SIMD for k ≤ q8_max_bits, the scalar reference above.
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
                             const int_codebook& cb, const block_q8a* a, float bias, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -213,6 +226,23 @@ struct int_product {
                 case 6: return x86::vnni<Arch, 6>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
                 case 7: return x86::vnni<Arch, 7>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
                 default: return x86::vnni<Arch, 8>::rows_q8(codes, stride, nrows, pairs, cb, a, bias, y);
+            }
+        } else if constexpr (has_avx2) {
+            if (k <= q8_max_bits)
+                return with_bits(k, [&](auto bits) {
+                    if constexpr (decltype(bits)::value <= q8_max_bits)
+                        x86::q8_avx2<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+                });
+        }
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) {
+            switch (k) {
+                case 4: return arm::q8<4>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 5: return arm::q8<5>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 6: return arm::q8<6>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 7: return arm::q8<7>::rows(codes, stride, nrows, pairs, cb, a, y);
+                default: return arm::q8<8>::rows(codes, stride, nrows, pairs, cb, a, y);
             }
         }
 #endif
@@ -229,6 +259,10 @@ struct int_product {
                 x86::q16_avx2<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
             });
         }
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon)
+            return with_bits(k, [&](auto bits) { arm::q16::rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
 #endif
         ref::dot_rows_q16(codes, stride, nrows, pairs, k, cb, a, y);
     }
@@ -254,6 +288,9 @@ struct int_product {
                               const int_codebook& cb, const block_q16a* a, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)
         if constexpr (has_avx2) return x86::q16_sum<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, y);
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, y);
 #endif
         ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, y);
     }

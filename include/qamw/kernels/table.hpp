@@ -52,7 +52,7 @@ struct simd_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         kernels::product<Arch>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
-    static constexpr bool has_q8 = kernels::int_product<Arch>::has_q8;
+    static constexpr int q8_max_bits = kernels::int_product<Arch>::q8_max_bits;
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                             const int_codebook& cb, const block_q8a* a, float bias, float* y) {
         kernels::int_product<Arch>::dot_rows_q8(codes, stride, rows, pairs, k, cb, a, bias, y);
@@ -93,7 +93,7 @@ struct ref_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         ref::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
-    static constexpr bool has_q8 = true;
+    static constexpr int q8_max_bits = 8;
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                             const int_codebook& cb, const block_q8a* a, float bias, float* y) {
         ref::dot_rows_q8(codes, stride, rows, pairs, k, cb, a, bias, y);
@@ -129,6 +129,8 @@ struct kernel_table {
     /// activation; nullptr where this ISA has no SIMD version (callers then use dot_rows_q16).
     void (*dot_rows_q8)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                         const int_codebook& cb, const block_q8a* a, float bias, float* y);
+    /// The largest k the set runs on the q8 path (int_uses_q8; 0 where dot_rows_q8 is nullptr).
+    int q8_max_bits;
     /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
     void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y);
@@ -140,20 +142,20 @@ struct kernel_table {
                           const int_codebook& cb, const block_q16a* a, float* y);
 };
 
-/// Whether the kernel set runs k-bit codes on the integer q8 path (int8 codewords and activations; else q16): k ≤ 8 and
-/// the set has a q8 kernel (simd_kernels<Arch>::has_q8, ref_kernels; a kernel_table's non-null dot_rows_q8).
+/// Whether the kernel set runs k-bit codes on the integer q8 path (int8 codewords and activations; else q16): k ≤ the
+/// set's q8_max_bits (simd_kernels<Arch>, ref_kernels: 8; a kernel_table's field, with a non-null dot_rows_q8).
 template <class K>
 constexpr bool int_uses_q8(const K&, int k) {
-    return k <= 8 && K::has_q8;
+    return k <= K::q8_max_bits;
 }
-inline bool int_uses_q8(const kernel_table& t, int k) { return k <= 8 && t.dot_rows_q8 != nullptr; }
+inline bool int_uses_q8(const kernel_table& t, int k) { return k <= t.q8_max_bits && t.dot_rows_q8 != nullptr; }
 
 /// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
 template <class K>
 constexpr kernel_table make_kernel_table() {
     return kernel_table{K::id,           &K::fwht_forward, &K::fwht_inverse,
                         &K::lookup_row,  &K::dot_row,      &K::dot_tile,
-                        K::has_q8 ? &K::dot_rows_q8 : nullptr, &K::dot_rows_q16,
+                        K::q8_max_bits > 0 ? &K::dot_rows_q8 : nullptr, K::q8_max_bits, &K::dot_rows_q16,
                         &K::lookup_q16,  &K::dot_words_q16};
 }
 

@@ -1,0 +1,77 @@
+// bench/bench_int_kernels.cpp — the integer row kernels of the selected kernel set (QAMW_ISA picks it) side by side:
+// dot_rows_q8 and dot_rows_q16 on the same 11008 × 4096 matrix of random k-bit codes, k = 4…8, one thread, so the
+// choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"). Timed in CPU time (one thread):
+// on a shared machine the wall clock also counts the time other processes hold the core.
+// Items: weights. Run: QAMW_ISA=avx2 build/bench/qamw_bench --benchmark_filter=int_rows --benchmark_repetitions=7
+//   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+#include "common/random.hpp"
+
+#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/dispatch.hpp>
+#include <qamw/stages/packer.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace {
+
+using namespace qamw;
+
+constexpr std::size_t rows = 11008, pairs = 2048;  // 11008 × 4096 weights
+
+struct int_case {
+    std::vector<std::uint8_t> codes;  ///< rows · packed_bytes(pairs, k) + kernels::overread random bytes
+    std::unique_ptr<int_codebook> cb = std::make_unique<int_codebook>();
+    std::vector<block_q8a> a8 = std::vector<block_q8a>(q8a_blocks(pairs));
+    std::vector<block_q16a> a16 = std::vector<block_q16a>(q16a_blocks(pairs));
+    float bias = 0;
+    explicit int_case(int k) {
+        tools::rng r{static_cast<std::uint64_t>(k)};
+        codes.resize(rows * packed_bytes(pairs, k) + kernels::overread);
+        for (auto& c : codes) c = static_cast<std::uint8_t>(r.next());
+        make_int_codebook(lm2d_table(k), k, *cb);
+        const std::vector<float> xt = tools::gaussian_vector(std::uint64_t(k) + 100, 2 * pairs);
+        bias = quantize_q8a(xt.data(), pairs, a8.data());
+        quantize_q16a(xt.data(), pairs, a16.data());
+    }
+};
+
+const int_case& case_for(int k) {
+    static std::map<int, std::unique_ptr<int_case>> cache;
+    auto& c = cache[k];
+    if (!c) c = std::make_unique<int_case>(k);
+    return *c;
+}
+
+// Args: k, path (8: dot_rows_q8, 16: dot_rows_q16)
+void int_rows(benchmark::State& s) {
+    const int k = int(s.range(0)), path = int(s.range(1));
+    const kernel_table& t = select_kernels();
+    s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + " q" + std::to_string(path));
+    if (path == 8 && !int_uses_q8(t, k)) {
+        s.SkipWithError("this kernel set runs this k on q16 (kernels/int_product.hpp: q8_max_bits)");
+        return;
+    }
+    const int_case& c = case_for(k);
+    const std::size_t rb = packed_bytes(pairs, k);
+    std::vector<float> y(rows);
+    for (auto _ : s) {
+        if (path == 8) t.dot_rows_q8(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a8.data(), c.bias, y.data());
+        else t.dot_rows_q16(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a16.data(), y.data());
+        benchmark::DoNotOptimize(y.data());
+    }
+    s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(rows * 2 * pairs));
+    s.SetBytesProcessed(std::int64_t(s.iterations()) * std::int64_t(rows * rb));
+}
+
+void int_rows_args(benchmark::internal::Benchmark* b) {
+    for (int k = 4; k <= 8; ++k)
+        for (int path : {8, 16}) b->Args({k, path});
+}
+
+BENCHMARK(int_rows)->Apply(int_rows_args)->Unit(benchmark::kMillisecond);
+
+}  // namespace
