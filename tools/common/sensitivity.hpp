@@ -151,8 +151,7 @@ public:
                       std::int64_t windows)
         : model_(model), layers_(std::size_t(model.config().num_hidden_layers)), d_(model.config().hidden_size),
           n_(n_ctx) {
-        std::int64_t w = std::int64_t(tokens.size()) / std::max<std::int64_t>(n_ctx, 1);  // the evaluator's window count
-        if (windows > 0) w = std::min(w, windows);
+        const std::int64_t w = eval::window_count(tokens.size(), std::max<std::int64_t>(n_ctx, 1), windows);
         states_.resize(std::size_t(w) * layers_ * std::size_t(n_ * d_));
     }
     /// The logits of the whole forward pass, keeping every layer's input (the f32 base run).
@@ -178,10 +177,9 @@ public:
     }
 
 private:
-    float* state(std::int64_t w, std::size_t l) { return states_.data() + (std::size_t(w) * layers_ + l) * std::size_t(n_ * d_); }
-    const float* state(std::int64_t w, std::size_t l) const {
-        return states_.data() + (std::size_t(w) * layers_ + l) * std::size_t(n_ * d_);
-    }
+    std::size_t offset(std::int64_t w, std::size_t l) const { return (std::size_t(w) * layers_ + l) * std::size_t(n_ * d_); }
+    float* state(std::int64_t w, std::size_t l) { return states_.data() + offset(w, l); }
+    const float* state(std::int64_t w, std::size_t l) const { return states_.data() + offset(w, l); }
     const eval::llama_model& model_;
     std::size_t layers_;
     std::int64_t d_, n_;

@@ -273,14 +273,8 @@ private:
                                                               int64_t rows) {
         std::vector<std::vector<std::pair<std::string, int64_t>>> names;
         for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-            const std::string p = "model.layers." + std::to_string(l) + ".";
-            names.push_back({{p + "self_attn.q_proj.weight", c.hidden_size},
-                             {p + "self_attn.k_proj.weight", c.hidden_size},
-                             {p + "self_attn.v_proj.weight", c.hidden_size},
-                             {p + "self_attn.o_proj.weight", c.q_features()},
-                             {p + "mlp.gate_proj.weight", c.hidden_size},
-                             {p + "mlp.up_proj.weight", c.hidden_size},
-                             {p + "mlp.down_proj.weight", c.intermediate_size}});
+            names.emplace_back();
+            for (const auto& x : llama_model::layer_linears(c, l)) names.back().emplace_back(x.name, x.in);
         }
         names.push_back({{lm_head, c.hidden_size}});
         std::vector<std::vector<input_entry>> out;

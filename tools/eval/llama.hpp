@@ -29,6 +29,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -350,19 +351,34 @@ public:
             layer& L = layers_[static_cast<std::size_t>(l)];
             L.input_norm = load_tensor(src, p + "input_layernorm.weight", {d});
             L.post_norm = load_tensor(src, p + "post_attention_layernorm.weight", {d});
-            L.q = make_linear(factory, p + "self_attn.q_proj.weight", cfg_.q_features(), d);
-            L.k = make_linear(factory, p + "self_attn.k_proj.weight", cfg_.kv_features(), d);
-            L.v = make_linear(factory, p + "self_attn.v_proj.weight", cfg_.kv_features(), d);
-            L.o = make_linear(factory, p + "self_attn.o_proj.weight", d, cfg_.q_features());
-            L.gate = make_linear(factory, p + "mlp.gate_proj.weight", cfg_.intermediate_size, d);
-            L.up = make_linear(factory, p + "mlp.up_proj.weight", cfg_.intermediate_size, d);
-            L.down = make_linear(factory, p + "mlp.down_proj.weight", d, cfg_.intermediate_size);
+            std::unique_ptr<linear>* slots[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+            const auto shapes = layer_linears(cfg_, l);
+            for (std::size_t i = 0; i < shapes.size(); ++i)
+                *slots[i] = make_linear(factory, shapes[i].name, shapes[i].out, shapes[i].in);
         }
         final_norm_ = load_tensor(src, "model.norm.weight", {d});
         bool has_lm_head = src.shape("lm_head.weight").has_value();
         lm_head_name_ = (cfg_.tie_word_embeddings || !has_lm_head) ? "model.embed_tokens.weight" : "lm_head.weight";
         if (lm_head_name_ == "lm_head.weight") untied_lm_head_ = make_linear(factory, lm_head_name_, cfg_.vocab_size, d);
         lm_head_ = untied_lm_head_ ? untied_lm_head_.get() : embed_.get();
+    }
+
+    /// A linear weight of the model: its tensor name, output and input features.
+    struct linear_shape {
+        std::string name;
+        int64_t out, in;
+    };
+    /// The linear weights of decoder layer l in the order run_layer applies them: q, k, v, o, gate, up, down.
+    static std::array<linear_shape, 7> layer_linears(const llama_config& c, int64_t l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const int64_t d = c.hidden_size;
+        return {{{p + "self_attn.q_proj.weight", c.q_features(), d},
+                 {p + "self_attn.k_proj.weight", c.kv_features(), d},
+                 {p + "self_attn.v_proj.weight", c.kv_features(), d},
+                 {p + "self_attn.o_proj.weight", d, c.q_features()},
+                 {p + "mlp.gate_proj.weight", c.intermediate_size, d},
+                 {p + "mlp.up_proj.weight", c.intermediate_size, d},
+                 {p + "mlp.down_proj.weight", d, c.intermediate_size}}};
     }
 
     const llama_config& config() const { return cfg_; }

@@ -345,6 +345,13 @@ struct row_scorer {
 };
 }  // namespace detail
 
+/// The number of windows the protocol scores: min(⌊tokens / n_ctx⌋, max_windows), or all full windows when
+/// max_windows is 0 (n_ctx ≥ 1).
+inline int64_t window_count(std::size_t tokens, int64_t n_ctx, int64_t max_windows) {
+    const int64_t W = int64_t(tokens) / n_ctx;
+    return max_windows > 0 ? std::min(W, max_windows) : W;
+}
+
 /// Computes the logits window `w` is scored on: tokens tok[0 … n) (BOS substituted) are one causal prompt, and the
 /// logits of positions [n/2 − 1, n − 1) go to `logits` (row-major, vocab_size columns), as llama_model::forward
 /// writes them; `ws` is the calling thread's workspace. Called from several threads at once (for different windows).
@@ -365,11 +372,10 @@ inline eval_result evaluate_perplexity(const llama_model& model, const std::vect
                                                 std::to_string(cfg.max_position_embeddings));
     if (opt.max_windows < 0) throw error(errc::invalid_argument, "--windows must be >= 0");
     if (opt.bos < 0 || opt.bos >= V) throw error(errc::invalid_argument, "BOS id outside the vocabulary");
-    int64_t W = int64_t(tokens.size()) / n;
-    if (W == 0)
+    if (int64_t(tokens.size()) < n)
         throw error(errc::invalid_argument, "the token file holds " + std::to_string(tokens.size()) +
                                                 " tokens, fewer than one window of --ctx " + std::to_string(n));
-    if (opt.max_windows > 0) W = std::min(W, opt.max_windows);
+    const int64_t W = window_count(tokens.size(), n, opt.max_windows);
     for (int64_t i = 0; i < W * n; ++i)
         if (tokens[std::size_t(i)] < 0 || tokens[std::size_t(i)] >= V)
             throw error(errc::invalid_argument, "token " + std::to_string(i) + " has id " +
