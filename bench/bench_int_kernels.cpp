@@ -1,9 +1,11 @@
 // bench/bench_int_kernels.cpp — the integer row kernels of the selected kernel set (QAMW_ISA picks it) side by side:
 // dot_rows_q8 and dot_rows_q16 on the same 11008 × 4096 matrix of random k-bit codes, k = 4…8, one thread, so the
-// choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"). Timed in CPU time (one thread):
-// on a shared machine the wall clock also counts the time other processes hold the core.
-// Items: weights. Run: QAMW_ISA=avx2 build/bench/qamw_bench --benchmark_filter=int_rows --benchmark_repetitions=7
-//   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+// choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); and the q16 GEMM micro-kernel
+// (dot_words_q16 on a 16-row tile of looked-up words against m activations) beside the row kernel on the same rows.
+// Timed in CPU time (one thread): on a shared machine the wall clock also counts the time other processes hold the core.
+// Items: weights (int_rows), multiply-adds (int_gemm_words). Run: QAMW_ISA=avx2 build/bench/qamw_bench
+//   --benchmark_filter=int_ --benchmark_repetitions=7 --benchmark_enable_random_interleaving=true
+//   --benchmark_report_aggregates_only=true
 #include "common/random.hpp"
 
 #include <qamw/codebooks/lm2d.hpp>
@@ -12,6 +14,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -73,5 +76,30 @@ void int_rows_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(int_rows)->Apply(int_rows_args)->Unit(benchmark::kMillisecond);
+
+// Args: m (activations; 1: the row kernel dot_rows_q16 on the codes, else dot_words_q16 on the looked-up words), k.
+// A tile of 16 rows (engine.hpp int_gemm_tile_rows), 2048 pairs; the activations int_activation_bytes apart.
+void int_gemm_words(benchmark::State& s) {
+    const std::size_t m = std::size_t(s.range(0)), tile = 16;
+    const int k = int(s.range(1));
+    const kernel_table& t = select_kernels();
+    s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + (m == 1 ? " row kernel" : " micro-kernel"));
+    const int_case& c = case_for(k);
+    const std::size_t rb = packed_bytes(pairs, k), ab = q16a_blocks(pairs) * sizeof(block_q16a) + 64;
+    std::vector<std::int32_t> words(tile * pairs);
+    for (std::size_t r = 0; r < tile; ++r) t.lookup_q16(c.codes.data() + r * rb, pairs, k, *c.cb, words.data() + r * pairs);
+    std::vector<unsigned char> acts(m * ab);
+    for (std::size_t j = 0; j < m; ++j) std::memcpy(acts.data() + j * ab, c.a16.data(), c.a16.size() * sizeof(block_q16a));
+    const auto* a = reinterpret_cast<const block_q16a*>(acts.data());
+    std::vector<float> y(m * tile);
+    for (auto _ : s) {
+        if (m == 1) t.dot_rows_q16(c.codes.data(), rb, tile, pairs, k, *c.cb, a, y.data());
+        else t.dot_words_q16(words.data(), pairs, tile, pairs, *c.cb, a, ab, m, y.data(), tile);
+        benchmark::DoNotOptimize(y.data());
+    }
+    s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(m * tile * 2 * pairs));
+}
+
+BENCHMARK(int_gemm_words)->Args({1, 11})->Args({512, 9})->Args({512, 11})->Unit(benchmark::kMillisecond);
 
 }  // namespace

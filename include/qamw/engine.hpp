@@ -23,22 +23,25 @@
 // Integer path (issue 13): quantize_activation, int_dot_rows, int_gemm_rows. The same products with both operands
 // integers (formats, tables, scalar references and the error bound: kernels/int_format.hpp; SIMD kernels:
 // kernels/int_product.hpp):
-//     y_i ≈ r̂_i · s_c · Σ_b d_b · Σ_{p ∈ b} (cx_p·ax_p + cy_p·ay_p)      (inner sums exact in int32, b: 16 pairs)
+//     y_i ≈ r̂_i · s_c · Σ_b d_b · Σ_{p ∈ b} (cx_p·ax_p + cy_p·ay_p)      (inner sums exact in int32; b: 16 pairs on
+//                                                                         q8, 64 on q16)
 // with the codebook as integers (cx, cy) · s_c, held by the prepared tensor (built once at construction when asked
 // for: prepared_tensor(v, table, true); 17.5 KiB) and x̃ quantized once per product into caller scratch as
-// d_b · (ax, ay) per block of 16 pairs. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
+// d_b · (ax, ay) per block. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
 //   q8  k ≤ the kernel set's q8_max_bits (AVX-512 VBMI + VNNI, NEON and the scalar reference 8, AVX-512BW 7, AVX2 6;
 //       kernels/int_product.hpp): int8 codewords looked up in registers; on AVX-512 VNNI 64 pairs per instruction
 //       (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes of codes, ≈ 16/128 (k = 7) or 19/128 (k = 8)
 //       instructions (counted from the loop's source, loads and the prefetch included). Measured cost on house-a
 //       heldout KLD (AVX-512 VNNI): within 1 % of the f32 path at k = 7, 8.
-//   q16 every other case: int16 (x, y) codewords, one 32-bit table entry per code (scalar loads), int16 activations,
-//       vpmaddwd per 8 pairs. Per weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3
-//       instructions (counted in the compiled loop at k = 11). Within 0.02 % of the f32 path's KLD at k = 9, 11.
+//   q16 every other case: int16 (x, y) codewords (|c| ≤ 2047), one 32-bit table entry per code (scalar loads), int16
+//       activations (|a| ≤ 4095, one scale per 64 pairs), vpmaddwd per 8 pairs (AVX-512 VNNI: vpdpwssd per 16). Per
+//       weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3 instructions. KLD against
+//       the f32 path: docs/PERFORMANCE.md "Integer kernels".
 // Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
 // the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
 // entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
-// columns) and every activation then reads them with plain vector loads: ≈ 0.3 instructions per weight and activation.
+// columns) and a register-blocked micro-kernel (kernel set's dot_words_q16; AVX-512 VNNI: 4 rows × 4 activations
+// in zmm accumulators) runs every activation against them: ≈ 0.06 instructions per weight and activation.
 // Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
 // (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
@@ -316,7 +319,8 @@ void int_dot_rows(const prepared_tensor& t, const void* act, std::int64_t r0, st
 /// y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows i in [r0, r1) and m quantized activations, the b-th at
 /// acts + b·t.int_activation_bytes() (quantize_activation with the same kernel set); scratch: int_gemm_scratch_words()
 /// int32. Tiled: each tile of int_gemm_tile_rows rows' codes is read from memory once and reused for all m activations
-/// (q16: its table entries looked up once into scratch). Every y equals int_dot_rows' bit for bit.
+/// (q16: its table entries looked up once into scratch, then the kernel set's register-blocked dot_words_q16 over all
+/// m). Every y equals int_dot_rows' bit for bit.
 template <class K = native_kernels>
 void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, std::int64_t r0, std::int64_t r1,
                    float* y, std::size_t ldy, std::int32_t* scratch, const K& k = {}) {
@@ -334,12 +338,9 @@ void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, st
             continue;
         }
         for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, scratch + (i - i0) * pairs);
-        for (std::size_t b = 0; b < m; ++b) {
-            float* yb = y + b * ldy + (i0 - first);
-            const auto* blocks = reinterpret_cast<const block_q16a*>(a + b * ab + int_activation_header_bytes);
-            k.dot_words_q16(scratch, pairs, i1 - i0, pairs, cb, blocks, yb);
-            detail::scale_by_norms(t, i0, i1, yb);
-        }
+        k.dot_words_q16(scratch, pairs, i1 - i0, pairs, cb, reinterpret_cast<const block_q16a*>(a + int_activation_header_bytes),
+                        ab, m, y + (i0 - first), ldy);
+        for (std::size_t b = 0; b < m; ++b) detail::scale_by_norms(t, i0, i1, y + b * ldy + (i0 - first));
     }
 }
 

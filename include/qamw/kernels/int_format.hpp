@@ -6,16 +6,23 @@
 // Math. The fused GEMV computes ⟨ĉ, x̃⟩ = Σ_p ⟨c(code_p), (x̃[2p], x̃[2p+1])⟩ (qamw/engine.hpp). The integer paths
 // replace both operands by integers with float scales and sum exactly in int32:
 //     c(i) ≈ s_c · (cx_i, cy_i)                      one scale per table (int_codebook)
-//     (x̃[2p], x̃[2p+1]) ≈ d_b · (ax_p, ay_p)          one scale per block b of 16 pairs (32 floats; n_pad % 32 == 0)
+//     (x̃[2p], x̃[2p+1]) ≈ d_b · (ax_p, ay_p)          one scale per block b (q8: 16 pairs, q16: 64 pairs)
 //     ⟨ĉ, x̃⟩ ≈ s_c · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay)     (inner sum exact in int32, outer sum in float)
+// (n_pad % 32 == 0, so a row has a multiple of 16 pairs; a q16 row's last block may hold 16, 32 or 48 of them.)
 //
 // Two formats, chosen per k by measured accuracy (docs/PERFORMANCE.md "Integer kernels"):
 //   q8  (k ≤ 8): codewords int8, |c| ≤ 127 (s_c = max|coordinate| / 127), activations int8, |a| ≤ 127 (d_b = max|x̃| over
 //        the block / 127). Extra squared error per coordinate ≤ s_c²/12 + d_b²/12-ish on average; at k = 8 s_c = 0.027,
 //        s_c²/12 = 6.1e-5, 0.8 % of the codebook's own MSE (0.0078); at k = 7 0.4 %.
-//   q16 (any k, used for k ≥ 9): codewords int16, |c| ≤ 8191 (13 bits), activations int16, |a| ≤ 4095 (12 bits):
-//        |cx·ax + cy·ay| < 2^26 per pair, < 2^30 per block of 16 pairs, so no int32 sum can overflow. The rounding
-//        error is below 1e-6 of the codebook's MSE at k = 12.
+//   q16 (any k, used for k ≥ 9): codewords int16, |c| ≤ q16_code_max = 2047 (11 bits), activations int16 with one
+//        scale per 64 pairs (128 floats), |a| ≤ q16_act_max = 4095 (12 bits): |cx·ax + cy·ay| ≤ 2·2047·4095 < 2^24 per
+//        pair, < 2^30 per block of 64 pairs, so no int32 sum (nor a SIMD lane's partial sum) can overflow. The long
+//        blocks halve the kernels' float work per weight against 16-pair blocks (one convert + FMA per 64 pairs and
+//        accumulator), which is what bounds the register-blocked GEMM (kernels/int_product.hpp). Codeword rounding
+//        s_c²/12 per coordinate (s_c = max|coordinate| / 2047 = 0.0018 at k = 9, 0.0021 at k = 11) is 7e-5 (k = 9),
+//        4e-4 (k = 11), 8e-4 (k = 12) of the codebook's own MSE per coordinate on Gaussian input. The ranges were
+//        chosen against |c| ≤ 8191 with |a| ≤ 1023 and |c| ≤ 4095 with |a| ≤ 2047 by the measured error of the row
+//        dot (docs/PERFORMANCE.md "Integer kernels").
 //
 // Error bound (what tests/test_int_kernels.cpp checks against the exact f32 dot, per row): with |Δc| ≤ s_c/2 per
 // coordinate and |Δa| ≤ d_b/2,
@@ -36,14 +43,20 @@
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <cstdint>
 #include <cstring>
 #include <string>
 
 namespace qamw {
 
-/// Pairs per activation scale block (32 floats: the n_pad granularity).
+/// Pairs per q8 activation scale (32 floats: the n_pad granularity).
 inline constexpr std::size_t int_scale_pairs = 16;
+/// Pairs per q16 activation block and scale (128 floats).
+inline constexpr std::size_t q16_block_pairs = 64;
+/// The q16 ranges: |codeword coordinate| ≤ q16_code_max, |activation| ≤ q16_act_max (2·2047·4095·64 < 2^31).
+inline constexpr int q16_code_max = 2047, q16_act_max = 4095;
+static_assert(2.0 * q16_code_max * q16_act_max * q16_block_pairs < 2147483648.0, "a q16 block's int32 sum cannot overflow");
 
 /// q8 activation block: 64 pairs, 144 bytes (18 bits per activation element). x̃[2p] ≈ d[p/16] · x[p],
 /// x̃[2p+1] ≈ d[p/16] · y[p] for the block's pairs p ∈ [0, 64); pairs past the row's end are 0 (x = y = 0, d = 0).
@@ -55,18 +68,21 @@ struct block_q8a {
 };
 static_assert(sizeof(block_q8a) == 144, "block_q8a: 4 scales + 64 + 64 bytes");
 
-/// q16 activation block: 16 pairs, 68 bytes (34 bits per element). x̃[2p + c] ≈ d · q[2p + c], c ∈ {0, 1}: the
-/// coordinates interleaved like the int16 codeword pairs, so one multiply-add of int16 pairs gives a pair's dot.
+/// q16 activation block: 64 pairs, 320 bytes (20 bits per element). x̃[2p + c] ≈ d · q[2p + c], c ∈ {0, 1}: the
+/// coordinates interleaved like the int16 codeword pairs, so one multiply-add of int16 pairs gives a pair's dot. The
+/// scale has a 64-byte line of its own, so q is as aligned as the block (four 512-bit loads); pairs past the row's end
+/// are 0.
 struct block_q16a {
-    float d;             ///< scale of the block's 32 floats
-    std::int16_t q[32];  ///< lround(x̃ / d), |q| ≤ 4095
+    float d;                 ///< scale of the block's 128 floats
+    std::uint8_t zero[60];   ///< 0 (alignment of q)
+    std::int16_t q[128];     ///< lround(x̃ / d), |q| ≤ q16_act_max
 };
-static_assert(sizeof(block_q16a) == 68, "block_q16a: a scale + 32 int16");
+static_assert(sizeof(block_q16a) == 320 && offsetof(block_q16a, q) == 64, "block_q16a: a scale line + 128 int16");
 
 /// q8 blocks for a row of `pairs` pairs.
 constexpr std::size_t q8a_blocks(std::size_t pairs) { return (pairs + 63) / 64; }
-/// q16 blocks for a row of `pairs` pairs (pairs % 16 == 0).
-constexpr std::size_t q16a_blocks(std::size_t pairs) { return pairs / int_scale_pairs; }
+/// q16 blocks for a row of `pairs` pairs.
+constexpr std::size_t q16a_blocks(std::size_t pairs) { return (pairs + q16_block_pairs - 1) / q16_block_pairs; }
 
 /// Integer codebook of one k, derived deterministically from the shipped float table (make_int_codebook). 17.5 KiB,
 /// caller-owned; nothing is built implicitly.
@@ -74,7 +90,7 @@ struct int_codebook {
     int k = 0;
     float s16 = 0;               ///< q16 scale: codeword i ≈ s16 · (xy16[2i], xy16[2i + 1])
     float s8 = 0;                ///< q8 scale: codeword i ≈ s8 · (ux8[i] − 128, uy8[i] − 128) (k ≤ 8)
-    alignas(64) std::int16_t xy16[2 * 4096];  ///< |·| ≤ 8191, interleaved: entry i is one 32-bit word (x low, y high)
+    alignas(64) std::int16_t xy16[2 * 4096];  ///< |·| ≤ q16_code_max, interleaved: entry i is one 32-bit word (x low, y high)
     alignas(64) std::uint8_t ux8[256];        ///< x + 128, periodic: ux8[i] = ux8[i mod 2^k] (k ≤ 8, else 0)
     alignas(64) std::uint8_t uy8[256];        ///< y + 128, periodic likewise
 };
@@ -86,9 +102,9 @@ inline void make_int_codebook(const float* table2, int k, int_codebook& cb) {
     for (std::size_t i = 0; i < 2 * n; ++i) m = std::max(m, std::fabs(double(table2[i])));
     if (m == 0) m = 1;
     cb.k = k;
-    cb.s16 = static_cast<float>(m / 8191.0);
+    cb.s16 = static_cast<float>(m / q16_code_max);
     for (std::size_t i = 0; i < 2 * 4096; ++i)
-        cb.xy16[i] = i < 2 * n ? static_cast<std::int16_t>(std::lround(double(table2[i]) * (8191.0 / m))) : 0;
+        cb.xy16[i] = i < 2 * n ? static_cast<std::int16_t>(std::lround(double(table2[i]) * (q16_code_max / m))) : 0;
     cb.s8 = k <= 8 ? static_cast<float>(m / 127.0) : 0.0f;
     for (std::size_t i = 0; i < 256; ++i) {
         const std::size_t j = i % n;
@@ -155,14 +171,17 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
     return static_cast<float>(bias);
 }
 
-/// Quantizes xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q16a_blocks(pairs) blocks.
+/// Quantizes xt[0, 2·pairs) (all finite) into q16a_blocks(pairs) blocks; the last block's pairs past the row are 0.
 inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
-        const float* v = xt + 32 * b;
-        const float m = detail::finite_absmax(v, 32, 32 * b);
-        const double inv = m > 0 ? 4095.0 / m : 0.0;
-        out[b].d = static_cast<float>(m / 4095.0);
-        for (std::size_t i = 0; i < 32; ++i) out[b].q[i] = static_cast<std::int16_t>(detail::round_half_away(double(v[i]) * inv));
+        const std::size_t n = 2 * std::min(q16_block_pairs, pairs - b * q16_block_pairs);
+        const float* v = xt + 2 * q16_block_pairs * b;
+        const float m = detail::finite_absmax(v, n, 2 * q16_block_pairs * b);
+        const double inv = m > 0 ? q16_act_max / double(m) : 0.0;
+        out[b].d = static_cast<float>(m / double(q16_act_max));
+        std::fill(std::begin(out[b].zero), std::end(out[b].zero), std::uint8_t{0});
+        for (std::size_t i = 0; i < 2 * q16_block_pairs; ++i)
+            out[b].q[i] = i < n ? static_cast<std::int16_t>(detail::round_half_away(double(v[i]) * inv)) : std::int16_t{0};
     }
 }
 
@@ -194,10 +213,10 @@ inline void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size
 template <class Word>
 float q16_row(Word&& word, std::size_t pairs, const int_codebook& cb, const block_q16a* a) {
     double s = 0;
-    for (std::size_t b = 0; b < pairs / 16; ++b) {
+    for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
         std::int32_t t = 0;
-        for (std::size_t l = 0; l < 16; ++l) {
-            const std::int16_t* c = word(16 * b + l);
+        for (std::size_t l = 0; l < std::min(q16_block_pairs, pairs - b * q16_block_pairs); ++l) {
+            const std::int16_t* c = word(q16_block_pairs * b + l);
             t += c[0] * a[b].q[2 * l] + c[1] * a[b].q[2 * l + 1];
         }
         s += double(a[b].d) * t;
@@ -220,15 +239,23 @@ inline void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, cons
     for (std::size_t p = 0; p < pairs; ++p) std::memcpy(out + p, cb.xy16 + 2 * unpack_one(codes, p, k), 4);
 }
 
-/// The q16 path from looked-up words (lookup_q16): y[r] as dot_rows_q16 gives it for rows r < rows whose words start
-/// at words + r·ldw.
+/// The q16 activation j of m whose blocks start a_stride bytes after those of activation j − 1.
+inline const block_q16a* q16_activation(const block_q16a* a, std::size_t a_stride, std::size_t j) {
+    return reinterpret_cast<const block_q16a*>(reinterpret_cast<const unsigned char*>(a) + j * a_stride);
+}
+
+/// The q16 path from looked-up words (lookup_q16), batched: y[j·ldy + r] as dot_rows_q16 gives it for rows r < rows
+/// whose words start at words + r·ldw, against activations j < m (q16_activation(a, a_stride, j)).
 inline void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
-                          const int_codebook& cb, const block_q16a* a, float* y) {
-    for (std::size_t r = 0; r < rows; ++r) {
-        const std::int32_t* w = words + r * ldw;
-        std::int16_t c[2];
-        y[r] = q16_row([&](std::size_t p) { return std::memcpy(c, w + p, 4), static_cast<const std::int16_t*>(c); }, pairs, cb, a);
-    }
+                          const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                          std::size_t ldy) {
+    for (std::size_t j = 0; j < m; ++j)
+        for (std::size_t r = 0; r < rows; ++r) {
+            const std::int32_t* w = words + r * ldw;
+            std::int16_t c[2];
+            y[j * ldy + r] = q16_row([&](std::size_t p) { return std::memcpy(c, w + p, 4), static_cast<const std::int16_t*>(c); },
+                                     pairs, cb, q16_activation(a, a_stride, j));
+        }
 }
 
 }  // namespace ref

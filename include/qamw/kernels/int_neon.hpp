@@ -20,14 +20,16 @@
 //     source (the per-64-pair outer sum included); not measured on hardware.
 //   q16::rows (any k), per 16 pairs: two groups of 8 indices extracted in general registers (group_indices, as the AVX2
 //     kernel), 16 32-bit table entries inserted into 4 registers (ldr + ins), 4 smlal + 4 smlal2 against the int16
-//     activation, one addv, one int→double, fmul, fadd. Reads ≤ 6 bytes past the row's codes (kernels::overread).
+//     activation; per 64-pair block one addv, one int→double, fmul, fadd. Reads ≤ 6 bytes past the row's codes
+//     (kernels::overread).
 //   q16::words_rows: the same sums on looked-up words (int_product::lookup_q16): 4 128-bit loads per 16 pairs
-//     instead of the lookups.
+//     instead of the lookups, one row and one activation at a time (not register-blocked).
 #pragma once
 
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/lookup.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -150,10 +152,11 @@ struct q16 {
     template <class Word>
     static float row(Word&& word, std::size_t pairs, const int_codebook& cb, const block_q16a* a) {
         double s = 0;
-        for (std::size_t b = 0; b < pairs / 16; ++b) {
+        for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
             int32x4_t acc = vdupq_n_s32(0);
-            for (std::size_t g = 0; g < 2; ++g) {
-                const int32x4x2_t w = word(2 * b + g);
+            const std::size_t groups = std::min(q16_block_pairs, pairs - b * q16_block_pairs) / 8;
+            for (std::size_t g = 0; g < groups; ++g) {
+                const int32x4x2_t w = word(q16_block_pairs / 8 * b + g);
                 for (std::size_t h = 0; h < 2; ++h) {
                     const int16x8_t c = vreinterpretq_s16_s32(w.val[h]), q = vld1q_s16(a[b].q + 16 * g + 8 * h);
                     acc = vmlal_high_s16(vmlal_s16(acc, vget_low_s16(c), vget_low_s16(q)), c, q);
@@ -191,13 +194,17 @@ struct q16 {
         }
     }
 
-    /// Rows from looked-up words (int_product::lookup_q16) at words + r·ldw.
+    /// Rows from looked-up words (int_product::lookup_q16) at words + r·ldw against activations j < m
+    /// (ref::q16_activation(a, a_stride, j)): y[j·ldy + r].
     static void words_rows(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
-                           const int_codebook& cb, const block_q16a* a, float* y) {
-        for (std::size_t r = 0; r < nrows; ++r) {
-            const std::int32_t* w = words + r * ldw;
-            y[r] = row([&](std::size_t g) { return int32x4x2_t{{vld1q_s32(w + 8 * g), vld1q_s32(w + 8 * g + 4)}}; }, pairs, cb, a);
-        }
+                           const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                           std::size_t ldy) {
+        for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t r = 0; r < nrows; ++r) {
+                const std::int32_t* w = words + r * ldw;
+                y[j * ldy + r] = row([&](std::size_t g) { return int32x4x2_t{{vld1q_s32(w + 8 * g), vld1q_s32(w + 8 * g + 4)}}; },
+                                     pairs, cb, ref::q16_activation(a, a_stride, j));
+            }
     }
 };
 

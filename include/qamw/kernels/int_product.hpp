@@ -14,16 +14,23 @@
 //     of codes per weight, no overread.
 //   int_product<Arch>::dot_rows_q16  (any k; SIMD for AVX2 and AVX-512 here, NEON in kernels/int_neon.hpp, scalar
 //   reference elsewhere)
-//     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), then one pmaddwd (cx·ax + cy·ay
-//     per pair) against the interleaved int16 activation.
+//     int16 (x, y) codewords, one 32-bit table entry per code (16 KiB at k = 12), then one multiply-add of int16 pairs
+//     (cx·ax + cy·ay per pair) against the interleaved int16 activation, int32 sums over a 64-pair scale block.
 //     Default (scalar loads), per 8 pairs: two 64-bit code loads, 8 shift+mask index extractions, 8 32-bit table
-//     loads assembled into a ymm (vmovd / vpinsrd / vinserti128), one vpmaddwd; per 16 pairs one add, cvt, FMA.
-//     Reads ≤ 6 bytes past the last group's codes (group_indices; within kernels::overread = 8).
+//     loads assembled into a ymm (vmovd / vpinsrd / vinserti128); AVX2 / AVX-512BW one vpmaddwd + vpaddd per 8 pairs,
+//     AVX-512 VNNI one vinserti64x4 (two groups into a zmm) + one vpdpwssd per 16 pairs; per 64 pairs one convert and
+//     one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
+//     kernels::overread = 8).
 //   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
-//     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the same sums as
-//     dot_rows_q16 with plain 256-bit loads of those words instead of the lookups (per 16 pairs: two word loads, two
-//     vpmaddwd, one add, convert and FMA), bit for bit the same result, so a tile of rows looked up once serves every
-//     activation row of a GEMM.
+//     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the GEMM
+//     micro-kernel x86::q16_tile on those words against m activations: tiles of R rows × M activations
+//     (AVX-512 VNNI 4 × 4 in zmm, AVX2 / AVX-512BW 2 × 2 in ymm), per vector of pairs R word loads, M activation
+//     loads and R·M vpdpwssd (AVX2: vpmaddwd + vpaddd) into int32 accumulators, per 64-pair block R·M converts and
+//     FMAs into float accumulators: at 4 × 4 per 16 pairs and activation 1 vpdpwssd + ½ load, per 64 pairs and
+//     activation 4 vpdpwssd, 2 loads, 1 convert, 1 FMA — ≈ 0.06 instructions per weight and activation. Each
+//     (row, activation) pair does the float operations of the row kernel in the same order, so the batched product
+//     equals dot_rows_q16 bit for bit (tests/test_int_kernels.cpp checks every tile edge on every ISA). The shapes:
+//     measured (docs/PERFORMANCE.md "Integer kernels").
 //     Measured and dropped: 32-bit hardware gathers (AVX2: pshufb + vpsrlvd + vpgatherdd ymm per 8 pairs; AVX-512:
 //     vpermb + vpsrlvd + vpgatherdd zmm + vpdpwssd per 16 pairs).
 //   Gathers against scalar loads (Gather = false: 8 index extractions in general registers and 32-bit loads
@@ -40,6 +47,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -69,42 +77,106 @@ namespace qamw::kernels {
 #if defined(__x86_64__) || defined(_M_X64)
 namespace x86 {
 
-/// AVX2 q16 sums (instantiated only for architectures with AVX2), from any source of int16 (x, y) words.
+/// q16 vector operations on 256-bit registers (AVX2: vpmaddwd + vpaddd): 8 pairs per vector.
 template <class Arch>
-struct q16_sum {
-    /// Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay) of one row, the words of pairs [8g, 8g + 8) from word(g) (__m256i). The
-    /// float operations do not depend on the word source, so every source gives the same bits.
-    template <class Word>
-    static float row(Word&& word, std::size_t pairs, const block_q16a* a) {
-        __m256 f0 = _mm256_setzero_ps(), f1 = _mm256_setzero_ps();
-        for (std::size_t b = 0; b < pairs / 16; ++b) {
-            const __m256i p0 = _mm256_madd_epi16(word(2 * b), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q)));
-            const __m256i p1 = _mm256_madd_epi16(word(2 * b + 1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 16)));
-            const __m256 t = _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1));
-            if (b % 2) f1 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f1);
-            else f0 = _mm256_fmadd_ps(t, _mm256_set1_ps(a[b].d), f0);
-        }
-        const __m256 f = _mm256_add_ps(f0, f1);
+struct q16_ymm {
+    using ivec = __m256i;
+    using fvec = __m256;
+    static constexpr std::size_t lanes = 8;
+    static ivec izero() { return _mm256_setzero_si256(); }
+    static fvec fzero() { return _mm256_setzero_ps(); }
+    static ivec load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+    /// acc + (cx·ax + cy·ay) per pair
+    static ivec dot(ivec acc, ivec w, ivec a) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, a)); }
+    /// f + d · float(t)
+    static fvec scale_add(ivec t, float d, fvec f) { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(d), f); }
+    static float sum(fvec f) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
         s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
-    /// Rows from looked-up words (int_product::lookup_q16) at words + r·ldw.
-    static void words_rows(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
-                           const int_codebook& cb, const block_q16a* a, float* y) {
-        for (std::size_t r = 0; r < nrows; ++r) {
-            const std::int32_t* w = words + r * ldw;
-            y[r] = cb.s16 * row([&](std::size_t g) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 8 * g)); },
-                                pairs, a);
+};
+
+/// q16 vector operations on 512-bit registers (AVX-512 VNNI: vpdpwssd): 16 pairs per vector.
+template <class Arch>
+struct q16_zmm {
+    using ivec = __m512i;
+    using fvec = __m512;
+    static constexpr std::size_t lanes = 16;
+    static ivec izero() { return _mm512_setzero_si512(); }
+    static fvec fzero() { return _mm512_setzero_ps(); }
+    static ivec load(const void* p) { return _mm512_loadu_si512(p); }
+    static ivec dot(ivec acc, ivec w, ivec a) { return _mm512_dpwssd_epi32(acc, w, a); }
+    static fvec scale_add(ivec t, float d, fvec f) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(d), f); }
+    static float sum(fvec f) { return _mm512_reduce_add_ps(f); }
+};
+
+/// The q16 sums of R rows against M activations at once (the register-blocked micro-kernel; R = M = 1 is the row
+/// kernel): out[j][r] = Σ_b d_jb · Σ_{p ∈ b} (cx·ax + cy·ay) with V's vectors (q16_ymm, q16_zmm). Per 64-pair block and
+/// vector of V::lanes pairs: M activation loads, R word loads, R·M multiply-adds into int32 accumulators; per block
+/// and accumulator one convert and one FMA into a float accumulator; at the end one horizontal sum each. Every
+/// (row, activation) pair does the same float operations in the same order whatever R, M and the source of its words,
+/// so the GEMV and the GEMM give the same bits.
+template <class V, std::size_t R, std::size_t M>
+struct q16_tile {
+    static constexpr std::size_t per_block = q16_block_pairs / V::lanes;  ///< vectors per block
+
+    /// word(r, v): row r's words of pairs [v·V::lanes, (v + 1)·V::lanes) (a V::ivec); a[j]: activation j's blocks.
+    template <class Word>
+    static void sums(Word&& word, std::size_t pairs, const block_q16a* const (&a)[M], float (&out)[M][R]) {
+        typename V::fvec f[M][R];
+        for (std::size_t j = 0; j < M; ++j)
+            for (std::size_t r = 0; r < R; ++r) f[j][r] = V::fzero();
+        auto block = [&](std::size_t b, auto nv) {
+            typename V::ivec t[M][R];
+            for (std::size_t j = 0; j < M; ++j)
+                for (std::size_t r = 0; r < R; ++r) t[j][r] = V::izero();
+            for (std::size_t v = 0; v < nv; ++v) {
+                typename V::ivec av[M];
+                for (std::size_t j = 0; j < M; ++j) av[j] = V::load(a[j][b].q + 2 * V::lanes * v);
+                for (std::size_t r = 0; r < R; ++r) {
+                    const typename V::ivec w = word(r, b * per_block + v);
+                    for (std::size_t j = 0; j < M; ++j) t[j][r] = V::dot(t[j][r], w, av[j]);
+                }
+            }
+            for (std::size_t j = 0; j < M; ++j)
+                for (std::size_t r = 0; r < R; ++r) f[j][r] = V::scale_add(t[j][r], a[j][b].d, f[j][r]);
+        };
+        const std::size_t full = pairs / q16_block_pairs;
+        for (std::size_t b = 0; b < full; ++b) block(b, std::integral_constant<std::size_t, per_block>{});
+        if (pairs % q16_block_pairs) block(full, (pairs % q16_block_pairs) / V::lanes);
+        for (std::size_t j = 0; j < M; ++j)
+            for (std::size_t r = 0; r < R; ++r) out[j][r] = V::sum(f[j][r]);
+    }
+
+    /// y[j·ldy + r] = s16 · the sums, for rows r < nrows whose words start at words + r·ldw and activations j < m
+    /// (q16_activation(a, a_stride, j)): tiles of R rows × M activations, activations outer (so a tile's M
+    /// activations stay in cache across the rows); the last tile's missing rows and activations repeat its last ones
+    /// and are not stored.
+    static void words(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
+                      const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                      std::size_t ldy) {
+        for (std::size_t j0 = 0; j0 < m; j0 += M) {
+            const block_q16a* aj[M];
+            for (std::size_t j = 0; j < M; ++j) aj[j] = ref::q16_activation(a, a_stride, std::min(j0 + j, m - 1));
+            for (std::size_t r0 = 0; r0 < nrows; r0 += R) {
+                const std::int32_t* wr[R];
+                for (std::size_t r = 0; r < R; ++r) wr[r] = words + std::min(r0 + r, nrows - 1) * ldw;
+                float out[M][R];
+                sums([&](std::size_t r, std::size_t v) { return V::load(wr[r] + V::lanes * v); }, pairs, aj, out);
+                for (std::size_t j = 0; j < std::min(M, m - j0); ++j)
+                    for (std::size_t r = 0; r < std::min(R, nrows - r0); ++r) y[(j0 + j) * ldy + r0 + r] = cb.s16 * out[j][r];
+            }
         }
     }
 };
 
-/// AVX2 q16 rows from the codes: scalar 32-bit table loads (see the file comment).
-template <class Arch, int K>
-struct q16_avx2 {
-    static __m256i words(const std::uint8_t* g, const std::int16_t* tab) {
+/// q16 rows from the codes: scalar 32-bit table loads (see the file comment), 8 pairs assembled into a ymm; V = q16_zmm
+/// joins two such groups into a zmm.
+template <class V, int K>
+struct q16_codes {
+    static __m256i words8(const std::uint8_t* g, const std::int16_t* tab) {
         const group_indices<K> ix(g);
         auto w = [&](std::size_t i) {
             std::int32_t v;
@@ -115,11 +187,23 @@ struct q16_avx2 {
                                  w(ix.template get<3>()), w(ix.template get<4>()), w(ix.template get<5>()),
                                  w(ix.template get<6>()), w(ix.template get<7>()));
     }
+    /// The words of pairs [v·V::lanes, (v + 1)·V::lanes) of the row whose codes start at c.
+    static typename V::ivec words(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
+        if constexpr (V::lanes == 8) {
+            return words8(c + v * K, tab);
+        } else {
+            const __m256i lo = words8(c + 2 * v * K, tab), hi = words8(c + (2 * v + 1) * K, tab);
+            return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        }
+    }
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16a* a, float* y) {
+        const block_q16a* const aj[1] = {a};
         for (std::size_t r = 0; r < nrows; ++r) {
             const std::uint8_t* c = codes + r * stride;
-            y[r] = cb.s16 * q16_sum<Arch>::row([&](std::size_t g) { return words(c + g * K, cb.xy16); }, pairs, a);
+            float out[1][1];
+            q16_tile<V, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
+            y[r] = cb.s16 * out[0][0];
         }
     }
 };
@@ -254,9 +338,13 @@ struct int_product {
     static void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
                              const int_codebook& cb, const block_q16a* a, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)
-        if constexpr (has_avx2) {
+        if constexpr (has_vnni) {
             return with_bits(k, [&](auto bits) {
-                x86::q16_avx2<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+                x86::q16_codes<x86::q16_zmm<Arch>, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+            });
+        } else if constexpr (has_avx2) {
+            return with_bits(k, [&](auto bits) {
+                x86::q16_codes<x86::q16_ymm<Arch>, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
             });
         }
 #endif
@@ -282,17 +370,27 @@ struct int_product {
         });
     }
 
-    /// dot_rows_q16 from looked-up words: y[r] for rows r < nrows whose lookup_q16 words start at words + r·ldw; the
-    /// same bits as dot_rows_q16 on the codes.
+    /// The tile shapes (rows × activations) of the q16 GEMM micro-kernel (x86::q16_tile::words).
+    static constexpr std::size_t gemm_rows_zmm = 4, gemm_acts_zmm = 4, gemm_rows_ymm = 2, gemm_acts_ymm = 2;
+
+    /// dot_rows_q16 from looked-up words, batched: y[j·ldy + r] for rows r < nrows whose lookup_q16 words start at
+    /// words + r·ldw and activations j < m, the j-th's blocks a_stride bytes after the (j − 1)-th's; the same bits as
+    /// dot_rows_q16 on the codes.
     static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t nrows, std::size_t pairs,
-                              const int_codebook& cb, const block_q16a* a, float* y) {
+                              const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                              std::size_t ldy) {
 #if defined(__x86_64__) || defined(_M_X64)
-        if constexpr (has_avx2) return x86::q16_sum<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, y);
+        if constexpr (has_vnni)
+            return x86::q16_tile<x86::q16_zmm<Arch>, gemm_rows_zmm, gemm_acts_zmm>::words(words, ldw, nrows, pairs, cb, a,
+                                                                                         a_stride, m, y, ldy);
+        else if constexpr (has_avx2)
+            return x86::q16_tile<x86::q16_ymm<Arch>, gemm_rows_ymm, gemm_acts_ymm>::words(words, ldw, nrows, pairs, cb, a,
+                                                                                         a_stride, m, y, ldy);
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, y);
+        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
 #endif
-        ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, y);
+        ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
     }
 };
 

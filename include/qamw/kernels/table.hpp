@@ -65,8 +65,9 @@ struct simd_kernels {
         kernels::int_product<Arch>::lookup_q16(codes, pairs, k, cb, out);
     }
     static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
-                              const int_codebook& cb, const block_q16a* a, float* y) {
-        kernels::int_product<Arch>::dot_words_q16(words, ldw, rows, pairs, cb, a, y);
+                              const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                              std::size_t ldy) {
+        kernels::int_product<Arch>::dot_words_q16(words, ldw, rows, pairs, cb, a, a_stride, m, y, ldy);
     }
 };
 
@@ -106,8 +107,9 @@ struct ref_kernels {
         ref::lookup_q16(codes, pairs, k, cb, out);
     }
     static void dot_words_q16(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
-                              const int_codebook& cb, const block_q16a* a, float* y) {
-        ref::dot_words_q16(words, ldw, rows, pairs, cb, a, y);
+                              const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                              std::size_t ldy) {
+        ref::dot_words_q16(words, ldw, rows, pairs, cb, a, a_stride, m, y, ldy);
     }
 };
 
@@ -137,9 +139,11 @@ struct kernel_table {
     /// Integer path, batched products: out[p] ← the 32-bit q16 table entry of code p (reads ≤ kernels::overread bytes
     /// past the codes).
     void (*lookup_q16)(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out);
-    /// dot_rows_q16 from the words lookup_q16 wrote (rows ldw words apart), the same bits.
+    /// dot_rows_q16 from the words lookup_q16 wrote (rows ldw words apart) against m activations (a_stride bytes
+    /// apart; y[j·ldy + r]), the same bits as dot_rows_q16 (the GEMM micro-kernel).
     void (*dot_words_q16)(const std::int32_t* words, std::size_t ldw, std::size_t rows, std::size_t pairs,
-                          const int_codebook& cb, const block_q16a* a, float* y);
+                          const int_codebook& cb, const block_q16a* a, std::size_t a_stride, std::size_t m, float* y,
+                          std::size_t ldy);
 };
 
 /// Whether the kernel set runs k-bit codes on the integer q8 path (int8 codewords and activations; else q16): k ≤ the
