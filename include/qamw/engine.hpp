@@ -34,14 +34,14 @@
 //       instructions (counted from the loop's source, loads and the prefetch included). Measured cost on house-a
 //       heldout KLD (AVX-512 VNNI): within 1 % of the f32 path at k = 7, 8.
 //   q16 every other case: int16 (x, y) codewords (|c| ≤ 2047), one 32-bit table entry per code (scalar loads), int16
-//       activations (|a| ≤ 4095, one scale per 64 pairs), vpmaddwd per 8 pairs (AVX-512 VNNI: vpdpwssd per 16). Per
+//       activations (|a| ≤ 4095, one scale per 64 pairs), vpmaddwd per 8 pairs (AVX-512 VNNI: vpdpwssd). Per
 //       weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3 instructions. KLD against
 //       the f32 path: docs/PERFORMANCE.md "Integer kernels".
 // Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
 // the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
 // entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
 // columns) and a register-blocked micro-kernel (kernel set's dot_words_q16; AVX-512 VNNI: 4 rows × 4 activations
-// in zmm accumulators) runs every activation against them: ≈ 0.06 instructions per weight and activation.
+// in zmm accumulators) runs every activation against them: ≈ 0.08 instructions per weight and activation.
 // Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
 // (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()

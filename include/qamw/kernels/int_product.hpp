@@ -18,19 +18,20 @@
 //     (cx·ax + cy·ay per pair) against the interleaved int16 activation, int32 sums over a 64-pair scale block.
 //     Default (scalar loads), per 8 pairs: two 64-bit code loads, 8 shift+mask index extractions, 8 32-bit table
 //     loads assembled into a ymm (vmovd / vpinsrd / vinserti128); AVX2 / AVX-512BW one vpmaddwd + vpaddd per 8 pairs,
-//     AVX-512 VNNI one vinserti64x4 (two groups into a zmm) + one vpdpwssd per 16 pairs; per 64 pairs one convert and
-//     one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
+//     AVX-512 VNNI one (256-bit) vpdpwssd; per 64 pairs one convert and one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
 //     kernels::overread = 8).
 //   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
 //     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the GEMM
 //     micro-kernel x86::q16_tile on those words against m activations: tiles of R rows × M activations
-//     (AVX-512 VNNI 4 × 4 in zmm, AVX2 / AVX-512BW 2 × 2 in ymm), per vector of pairs R word loads, M activation
-//     loads and R·M vpdpwssd (AVX2: vpmaddwd + vpaddd) into int32 accumulators, per 64-pair block R·M converts and
-//     FMAs into float accumulators: at 4 × 4 per 16 pairs and activation 1 vpdpwssd + ½ load, per 64 pairs and
-//     activation 4 vpdpwssd, 2 loads, 1 convert, 1 FMA — ≈ 0.06 instructions per weight and activation. Each
-//     (row, activation) pair does the float operations of the row kernel in the same order, so the batched product
-//     equals dot_rows_q16 bit for bit (tests/test_int_kernels.cpp checks every tile edge on every ISA). The shapes:
-//     measured (docs/PERFORMANCE.md "Integer kernels").
+//     (AVX-512 VNNI 4 × 4, zmm int32 accumulators; AVX2 / AVX-512BW 2 × 2 in ymm), per vector of pairs R word loads,
+//     M activation loads and R·M vpdpwssd (AVX2: vpmaddwd + vpaddd) into int32 accumulators; per 64-pair block and
+//     accumulator (zmm: after folding its 16 lanes exactly into 8, vextracti64x4 + vpaddd) one 256-bit convert and
+//     FMA into a float accumulator. At 4 × 4, per 64 pairs and (row, activation): 4 vpdpwssd, 2 loads, 2 fold, 1
+//     convert, 1 FMA, ≈ 0.08 instructions per weight and activation. Each (row, activation) pair does the float
+//     operations of the ymm row kernel in the same order, so the batched product equals dot_rows_q16 bit for bit
+//     (tests/test_int_kernels.cpp checks every tile edge on every ISA). The shapes and the fold (against 16-lane
+//     float accumulators, which would make the row kernel 512-bit too): measured, docs/PERFORMANCE.md "Integer
+//     kernels".
 //     Measured and dropped: 32-bit hardware gathers (AVX2: pshufb + vpsrlvd + vpgatherdd ymm per 8 pairs; AVX-512:
 //     vpermb + vpsrlvd + vpgatherdd zmm + vpdpwssd per 16 pairs).
 //   Gathers against scalar loads (Gather = false: 8 index extractions in general registers and 32-bit loads
@@ -77,7 +78,7 @@ namespace qamw::kernels {
 #if defined(__x86_64__) || defined(_M_X64)
 namespace x86 {
 
-/// q16 vector operations on 256-bit registers (AVX2: vpmaddwd + vpaddd): 8 pairs per vector.
+/// q16 vector operations on 256-bit registers (AVX2: vpmaddwd + vpaddd; AVX-512 VNNI: vpdpwssd): 8 pairs per vector.
 template <class Arch>
 struct q16_ymm {
     using ivec = __m256i;
@@ -87,7 +88,10 @@ struct q16_ymm {
     static fvec fzero() { return _mm256_setzero_ps(); }
     static ivec load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
     /// acc + (cx·ax + cy·ay) per pair
-    static ivec dot(ivec acc, ivec w, ivec a) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, a)); }
+    static ivec dot(ivec acc, ivec w, ivec a) {
+        if constexpr (std::is_base_of_v<avx512_vnni, Arch>) return _mm256_dpwssd_epi32(acc, w, a);
+        else return _mm256_add_epi32(acc, _mm256_madd_epi16(w, a));
+    }
     /// f + d · float(t)
     static fvec scale_add(ivec t, float d, fvec f) { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(d), f); }
     static float sum(fvec f) {
@@ -98,18 +102,19 @@ struct q16_ymm {
     }
 };
 
-/// q16 vector operations on 512-bit registers (AVX-512 VNNI: vpdpwssd): 16 pairs per vector.
+/// q16 integer operations on 512-bit registers (AVX-512 VNNI: vpdpwssd, 16 pairs per vector) with q16_ymm's float
+/// part: a block's 16 int32 lanes are folded exactly into 8 (lane l + lane l + 8: the sums of the pairs ≡ l mod 8, as
+/// q16_ymm's lanes hold them) before the convert, so the floats are those of the ymm row kernel, bit for bit.
 template <class Arch>
-struct q16_zmm {
+struct q16_zmm : q16_ymm<Arch> {
     using ivec = __m512i;
-    using fvec = __m512;
     static constexpr std::size_t lanes = 16;
     static ivec izero() { return _mm512_setzero_si512(); }
-    static fvec fzero() { return _mm512_setzero_ps(); }
     static ivec load(const void* p) { return _mm512_loadu_si512(p); }
     static ivec dot(ivec acc, ivec w, ivec a) { return _mm512_dpwssd_epi32(acc, w, a); }
-    static fvec scale_add(ivec t, float d, fvec f) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(d), f); }
-    static float sum(fvec f) { return _mm512_reduce_add_ps(f); }
+    static __m256 scale_add(ivec t, float d, __m256 f) {
+        return q16_ymm<Arch>::scale_add(_mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1)), d, f);
+    }
 };
 
 /// The q16 sums of R rows against M activations at once (the register-blocked micro-kernel; R = M = 1 is the row
@@ -172,29 +177,20 @@ struct q16_tile {
     }
 };
 
-/// q16 rows from the codes: scalar 32-bit table loads (see the file comment), 8 pairs assembled into a ymm; V = q16_zmm
-/// joins two such groups into a zmm.
-template <class V, int K>
+/// q16 rows from the codes: scalar 32-bit table loads (see the file comment), 8 pairs assembled into a ymm.
+template <class Arch, int K>
 struct q16_codes {
-    static __m256i words8(const std::uint8_t* g, const std::int16_t* tab) {
-        const group_indices<K> ix(g);
+    /// The words of pairs [8v, 8v + 8) of the row whose codes start at c.
+    static __m256i words(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
+        const group_indices<K> ix(c + v * K);
         auto w = [&](std::size_t i) {
-            std::int32_t v;
-            std::memcpy(&v, tab + 2 * i, 4);
-            return v;
+            std::int32_t e;
+            std::memcpy(&e, tab + 2 * i, 4);
+            return e;
         };
         return _mm256_setr_epi32(w(ix.template get<0>()), w(ix.template get<1>()), w(ix.template get<2>()),
                                  w(ix.template get<3>()), w(ix.template get<4>()), w(ix.template get<5>()),
                                  w(ix.template get<6>()), w(ix.template get<7>()));
-    }
-    /// The words of pairs [v·V::lanes, (v + 1)·V::lanes) of the row whose codes start at c.
-    static typename V::ivec words(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
-        if constexpr (V::lanes == 8) {
-            return words8(c + v * K, tab);
-        } else {
-            const __m256i lo = words8(c + 2 * v * K, tab), hi = words8(c + (2 * v + 1) * K, tab);
-            return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        }
     }
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16a* a, float* y) {
@@ -202,7 +198,7 @@ struct q16_codes {
         for (std::size_t r = 0; r < nrows; ++r) {
             const std::uint8_t* c = codes + r * stride;
             float out[1][1];
-            q16_tile<V, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
+            q16_tile<q16_ymm<Arch>, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
             y[r] = cb.s16 * out[0][0];
         }
     }
@@ -338,13 +334,9 @@ struct int_product {
     static void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
                              const int_codebook& cb, const block_q16a* a, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)
-        if constexpr (has_vnni) {
+        if constexpr (has_avx2) {
             return with_bits(k, [&](auto bits) {
-                x86::q16_codes<x86::q16_zmm<Arch>, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
-            });
-        } else if constexpr (has_avx2) {
-            return with_bits(k, [&](auto bits) {
-                x86::q16_codes<x86::q16_ymm<Arch>, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+                x86::q16_codes<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
             });
         }
 #endif
