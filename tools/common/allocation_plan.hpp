@@ -10,7 +10,6 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -53,7 +52,7 @@ inline allocation_plan plan_allocation(const std::string& model_path, const io::
     // Which tensors carry scales: those of groups whose α stored with the table (searched at the last reference k) is
     // positive; the knapsack counted their scales' bits.
     std::map<std::string, double> alpha(plan.table.alphas.begin(), plan.table.alphas.end());
-    std::set<std::string> scaled_groups;
+    std::map<std::string, std::vector<std::string>> members;  // scaled group → its tensors
     for (const auto& t : plan.table.tensors) {
         bool scaled = false;
         if (so.stats && so.stats->by_weight.count(t.name)) {
@@ -61,40 +60,46 @@ inline allocation_plan plan_allocation(const std::string& model_path, const io::
             auto a = alpha.find(key);
             if (a == alpha.end()) throw error(errc::format, "--sensitivity: no awq_alpha for group '" + key + "'");
             scaled = a->second > 0;
-            if (scaled) scaled_groups.insert(key);
+            if (scaled) members[key].push_back(t.name);
         }
         if (t.scaled != scaled)
             throw error(errc::format, "--sensitivity: tensor '" + t.name + "' is marked scaled = " +
                                           (t.scaled ? "true" : "false") + ", which its group's awq_alpha contradicts");
     }
-    if (scaled_groups.empty()) {
-        plan.alphas = plan.table.alphas;  // all 0 (or no statistics): nothing to search
-        return plan;
-    }
 
     // α of each scaled group searched again with its members at their allocated k (the uniform rows search α at their
-    // own k; docs/ALLOCATION.md), among α > 0, so that every tensor keeps the scales whose bits the knapsack counted.
-    const auto t1 = std::chrono::steady_clock::now();
-    quantize_options q;
-    q.codec = so.codec;
-    q.select = so.select;
-    q.threads = so.threads;
-    q.bits = [&plan, &so](const std::string& name) {
-        auto it = plan.bits.find(name);
-        return it == plan.bits.end() ? so.codec.bits : it->second;
+    // own k; docs/ALLOCATION.md), among α > 0, so that every tensor keeps the scales whose bits the knapsack counted. A
+    // group whose members all sit at the k the table's α was searched at keeps that α (the same search).
+    const int table_k = plan.table.reference_bits.back();
+    auto moved = [&](const std::string& key) {
+        auto m = members.find(key);
+        if (m == members.end()) return false;
+        for (const auto& n : m->second)
+            if (plan.bits.at(n) != table_k) return true;
+        return false;
     };
-    const awq_plan awq = plan_awq(ck, q, *so.stats);
-    for (const auto& g : awq.groups) {
-        if (!scaled_groups.count(g.key)) {
-            plan.alphas.emplace_back(g.key, 0.0);
-            continue;
-        }
-        const double a = g.best_scaled_alpha();
-        const std::vector<float> s = awq_scales(so.stats->by_weight.at(g.members[0]).first, a);
-        for (const auto& n : g.members) plan.scales[n] = s;
-        plan.alphas.emplace_back(g.key, a);
+    const auto t1 = std::chrono::steady_clock::now();
+    std::map<std::string, double> searched;
+    if (so.stats) {
+        quantize_options q;
+        q.codec = so.codec;
+        q.select = so.select;
+        q.threads = so.threads;
+        q.bits = [&plan, &so](const std::string& name) {
+            auto it = plan.bits.find(name);
+            return it == plan.bits.end() ? so.codec.bits : it->second;
+        };
+        for (const auto& g : plan_awq(ck, q, *so.stats, {}, moved).groups) searched[g.key] = g.best_scaled_alpha();
     }
     plan.awq_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    for (const auto& [key, table_alpha] : plan.table.alphas) {
+        auto m = members.find(key);
+        const double a = m == members.end() ? 0.0 : searched.count(key) ? searched.at(key) : table_alpha;
+        plan.alphas.emplace_back(key, a);
+        if (a <= 0) continue;
+        const std::vector<float> s = awq_scales(so.stats->by_weight.at(m->second[0]).first, a);
+        for (const auto& n : m->second) plan.scales[n] = s;
+    }
     return plan;
 }
 

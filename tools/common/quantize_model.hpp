@@ -217,9 +217,10 @@ struct awq_plan {
 
 /// Searches α per group of selected weights (tools/common/awq.hpp), each member coded at its own k (opt.codec_for: the
 /// allocated k under a per-tensor allocation, opt.bits). Weights without statistics are left unscaled. Memory: one
-/// group's weights at a time.
+/// group's weights at a time. `search(key)` false skips a group (empty: every group is searched).
 inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, const activation_stats& stats,
-                         const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {}) {
+                         const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {},
+                         const std::function<bool(const std::string& key)>& search = {}) {
     // Statistics must describe this model: every entry names a 2-D weight of the checkpoint with as many input
     // features as it has channels, and at least one selected weight has statistics. Anything else (statistics of
     // another model, renamed layers) would silently skip the scaling, so it is refused.
@@ -254,6 +255,7 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
         throw error(errc::format, stats.source + ": no selected weight has statistics in this file");
     awq_plan plan;
     for (std::size_t g = 0; g < order.size(); ++g) {
+        if (search && !search(order[g])) continue;
         const auto& names = members[order[g]];
         const auto& st = stats.by_weight.at(names[0]);
         std::vector<std::vector<float>> w;
