@@ -170,10 +170,8 @@ TEST_CASE("awq: members of a group coded at different k are searched at their ow
                                   L.mean_sq, 1);
         CHECK(e == r.curve[i].second);
     }
-    // one parameter set for all members is the search at that k; the mixed search differs from every uniform one
-    const awq_result u = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(7), 2);
-    CHECK(u.curve == awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, std::vector<params>(3, codec(7)), 2).curve);
-    CHECK(u.curve != r.curve);
+    // the mixed search is not the search with every member at one k
+    CHECK(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(7), 2).curve != r.curve);
     CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, std::vector<params>(2, codec(7)), 1),
                     qamw::error);
 }
