@@ -356,10 +356,18 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     REQUIRE(st.status == 0);
     const auto fb = run("quantize " + quote(model_dir) + " " + quote(dir / "f.qamw.safetensors") + " --calib " +
                         quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
-                        " --feedback --threads 2 --json --bpw 3.85");
+                        " --feedback --sensitivity " + quote(dir / "sf.json") + " --threads 2 --json --bpw 3.85");
     INFO(fb.out);
     REQUIRE(fb.status == 0);
-    REQUIRE(json_of(fb.out)["allocation"]["reference_k"] == nlohmann::json::array({8}));
+    const nlohmann::json jf = json_of(fb.out);
+    REQUIRE(jf["allocation"]["reference_k"] == nlohmann::json::array({8}));
+    // and with the α of the table, searched at k = 8 (not again at the allocated k)
+    const sensitivity_table ftable = read_sensitivity(dir / "sf.json");
+    REQUIRE(jf["awq"].size() == ftable.alphas.size());
+    for (std::size_t g = 0; g < ftable.alphas.size(); ++g) {
+        REQUIRE(jf["awq"][g]["group"].get<std::string>() == ftable.alphas[g].first);
+        REQUIRE(jf["awq"][g]["alpha"].get<double>() == ftable.alphas[g].second);
+    }
 
     // AWQ alone: each scaled group's α is searched again with its members at their allocated k, among α > 0 (so the
     // container holds the scales whose bits the knapsack counted: the planned rate to the bit)

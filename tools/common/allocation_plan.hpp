@@ -29,10 +29,11 @@ struct allocation_plan {
 };
 
 /// Measures (or reads from `cache`, when it names an existing file; writes it there after measuring) the sensitivity
-/// table for `ck` at `model_path`, then allocates k per tensor for `rate` bits per weight.
+/// table for `ck` at `model_path`, then allocates k per tensor for `rate` bits per weight. With `alpha_at_k`, each
+/// scaled group's α is then searched again at its members' allocated k; without, the table's α are used.
 inline allocation_plan plan_allocation(const std::string& model_path, const io::checkpoint& ck, double rate,
                                        const std::vector<std::int32_t>& calib, const std::string& calib_hash,
-                                       const std::string& cache, const sensitivity_options& so) {
+                                       const std::string& cache, const sensitivity_options& so, bool alpha_at_k) {
     allocation_plan plan;
     plan.rate = rate;
     if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -80,7 +81,7 @@ inline allocation_plan plan_allocation(const std::string& model_path, const io::
     };
     const auto t1 = std::chrono::steady_clock::now();
     std::map<std::string, double> searched;
-    if (so.stats) {
+    if (so.stats && alpha_at_k) {
         quantize_options q;
         q.codec = so.codec;
         q.select = so.select;
