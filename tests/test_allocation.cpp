@@ -354,9 +354,13 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     const auto st = run("stats " + quote(model_dir) + " --tokens " + quote(tokens) + " --ctx 256 --max-tokens 512 " +
                         "--second-moments --threads 2 --out " + quote(dir / "st.safetensors"));
     REQUIRE(st.status == 0);
-    const auto fb = run("quantize " + quote(model_dir) + " " + quote(dir / "f.qamw.safetensors") + " --calib " +
-                        quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
-                        " --feedback --sensitivity " + quote(dir / "sf.json") + " --threads 2 --json --bpw 3.85");
+    // --bpw 3.85 with the statistics, into `out` with the cache `cache`, plus `extra` options
+    auto with_stats = [&](const std::string& out, const std::string& cache, const std::string& extra) {
+        return run("quantize " + quote(model_dir) + " " + quote(dir / out) + " --calib " + quote(tokens) +
+                   " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") + " --sensitivity " +
+                   quote(dir / cache) + extra + " --threads 2 --json --bpw 3.85");
+    };
+    const auto fb = with_stats("f.qamw.safetensors", "sf.json", " --feedback");
     INFO(fb.out);
     REQUIRE(fb.status == 0);
     const nlohmann::json jf = json_of(fb.out);
@@ -371,9 +375,7 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
 
     // AWQ alone: each scaled group's α is searched again with its members at their allocated k, among α > 0 (so the
     // container holds the scales whose bits the knapsack counted: the planned rate to the bit)
-    const auto aw = run("quantize " + quote(model_dir) + " " + quote(dir / "w.qamw.safetensors") + " --calib " +
-                        quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
-                        " --sensitivity " + quote(dir / "sw.json") + " --threads 2 --json --bpw 3.85");
+    const auto aw = with_stats("w.qamw.safetensors", "sw.json", "");
     INFO(aw.out);
     REQUIRE(aw.status == 0);
     const nlohmann::json jw = json_of(aw.out);
