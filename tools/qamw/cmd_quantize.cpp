@@ -168,7 +168,7 @@ int run_quantize(const args& a) {
         const std::vector<std::int32_t> calib = eval::read_tokens(a.get("calib"));
         // AWQ's α searched again at the allocated k for nearest rounding; with --feedback the table's α (searched at
         // k = 8): the nearest-rounding α at the allocated k raised the feedback rows' KLD at every budget (house-a
-        // heldout, docs/ALLOCATION.md: +0.3 … +1.6 %), while it lowered the nearest-rounding rows' at 4 of 5
+        // heldout, docs/ALLOCATION.md: +0.3 … +1.6 %), while it lowered the nearest-rounding rows' at 4 of 5 budgets.
         plan.emplace(tools::plan_allocation(a.positional[0], ck, rate, calib, tools::file_hash(a.get("calib")),
                                             a.get("sensitivity"), so, !a.has("feedback")));
         tools::apply_allocation(*plan, opt);
