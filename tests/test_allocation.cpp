@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -353,12 +354,70 @@ TEST_CASE("cli: quantize --bpw 3.85 allocates k per tensor on stories260K, meets
     const auto st = run("stats " + quote(model_dir) + " --tokens " + quote(tokens) + " --ctx 256 --max-tokens 512 " +
                         "--second-moments --threads 2 --out " + quote(dir / "st.safetensors"));
     REQUIRE(st.status == 0);
-    const auto fb = run("quantize " + quote(model_dir) + " " + quote(dir / "f.qamw.safetensors") + " --calib " +
-                        quote(tokens) + " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") +
-                        " --feedback --threads 2 --json --bpw 3.85");
+    // --bpw 3.85 with the statistics, into `out` with the cache `cache`, plus `extra` options
+    auto with_stats = [&](const std::string& out, const std::string& cache, const std::string& extra) {
+        return run("quantize " + quote(model_dir) + " " + quote(dir / out) + " --calib " + quote(tokens) +
+                   " --ctx 256 --calib-windows 2 --act-stats " + quote(dir / "st.safetensors") + " --sensitivity " +
+                   quote(dir / cache) + extra + " --threads 2 --json --bpw 3.85");
+    };
+    const auto fb = with_stats("f.qamw.safetensors", "sf.json", " --feedback");
     INFO(fb.out);
     REQUIRE(fb.status == 0);
-    REQUIRE(json_of(fb.out)["allocation"]["reference_k"] == nlohmann::json::array({8}));
+    const nlohmann::json jf = json_of(fb.out);
+    REQUIRE(jf["allocation"]["reference_k"] == nlohmann::json::array({8}));
+    // and with the α of the table, searched at k = 8 (not again at the allocated k)
+    const sensitivity_table ftable = read_sensitivity(dir / "sf.json");
+    REQUIRE(jf["awq"].size() == ftable.alphas.size());
+    for (std::size_t g = 0; g < ftable.alphas.size(); ++g) {
+        REQUIRE(jf["awq"][g]["group"].get<std::string>() == ftable.alphas[g].first);
+        REQUIRE(jf["awq"][g]["alpha"].get<double>() == ftable.alphas[g].second);
+    }
+
+    // AWQ alone: each scaled group's α is searched again with its members at their allocated k, among α > 0 (so the
+    // container holds the scales whose bits the knapsack counted: the planned rate to the bit)
+    const auto aw = with_stats("w.qamw.safetensors", "sw.json", "");
+    INFO(aw.out);
+    REQUIRE(aw.status == 0);
+    const nlohmann::json jw = json_of(aw.out);
+    REQUIRE(jw["bpw_quantized"].get<double>() == jw["allocation"]["planned_bpw"].get<double>());
+    const sensitivity_table table = read_sensitivity(dir / "sw.json");
+    const std::map<std::string, double> table_alpha(table.alphas.begin(), table.alphas.end());
+    std::map<std::string, int> k_of;
+    for (const auto& t : jw["tensors"])
+        if (t["quantized"].get<bool>()) k_of[t["name"]] = t["bits_per_pair"].get<int>();
+    const activation_stats stats = activation_stats::from_act_stats(dir / "st.safetensors");
+    const io::checkpoint ck = io::checkpoint::open(model_dir);
+    REQUIRE(jw["awq"].size() == table.alphas.size());
+    std::size_t off_reference = 0;
+    for (const auto& g : jw["awq"]) {
+        const std::string key = g["group"];
+        INFO(key);
+        std::vector<std::vector<float>> w;
+        std::vector<const float*> ptrs;
+        std::vector<std::int64_t> rows;
+        std::vector<params> codecs;
+        std::string first;
+        for (const auto& [name, k] : k_of)
+            if (awq_group_key(name) == key) {
+                if (first.empty()) first = name;
+                w.push_back(io::to_f32(ck.view(name)));
+                rows.push_back(ck.find(name)->shape[0]);
+                params p;
+                p.bits = k;
+                codecs.push_back(p);
+                off_reference += k != 8;
+            }
+        REQUIRE_FALSE(first.empty());
+        for (const auto& v : w) ptrs.push_back(v.data());
+        const auto& st = stats.by_weight.at(first);
+        const awq_result r = awq_search(ptrs, rows, ck.find(first)->shape[1], st.first, st.second, codecs, 1);
+        double best = 0, err = INFINITY;
+        for (const auto& [a, e] : r.curve)
+            if (a > 0 && e < err) best = a, err = e;
+        REQUIRE((table_alpha.at(key) > 0) == (g["alpha"].get<double>() > 0));
+        REQUIRE(g["alpha"].get<double>() == (table_alpha.at(key) > 0 ? best : 0.0));
+    }
+    REQUIRE(off_reference > 0);  // some members are coded at a k other than the table's α's
 
     // a cache measured for another run is refused, naming the file; an allocation without --calib is refused
     const auto other = run("quantize " + quote(model_dir) + " " + quote(dir / "c.qamw.safetensors") + " --calib " +

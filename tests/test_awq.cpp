@@ -157,6 +157,25 @@ TEST_CASE("awq: the same result for every thread count; bad input is rejected", 
     CHECK_THROWS_AS(awq_search({nullptr}, {4}, L.cols, L.mean_abs, L.mean_sq, codec(8), 1), qamw::error);
 }
 
+TEST_CASE("awq: members of a group coded at different k are searched at their own k", "[awq]") {
+    layer L(true);
+    const std::vector<params> mixed = {codec(6), codec(9), codec(7)};
+    awq_result r = awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, mixed, 2);
+    REQUIRE(r.curve.size() == 21);
+    for (std::size_t i : {std::size_t(0), std::size_t(7), std::size_t(20)}) {  // err(α) = Σ_m the error of member m at its k
+        const std::vector<float> s = awq_scales(L.mean_abs, r.curve[i].first);
+        double e = 0;
+        for (std::size_t m = 0; m < L.w.size(); ++m)
+            e += awq_matrix_error(encode(L.w[m].data(), L.rows[m], L.cols, mixed[m], i ? s.data() : nullptr), L.w[m].data(),
+                                  L.mean_sq, 1);
+        CHECK(e == r.curve[i].second);
+    }
+    // the mixed search is not the search with every member at one k
+    CHECK(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, codec(7), 2).curve != r.curve);
+    CHECK_THROWS_AS(awq_search(L.ptrs(), L.rows, L.cols, L.mean_abs, L.mean_sq, std::vector<params>(2, codec(7)), 1),
+                    qamw::error);
+}
+
 TEST_CASE("awq_group_key: q/k/v and gate/up share a key, everything else is alone", "[awq]") {
     CHECK(awq_group_key("model.layers.3.self_attn.q_proj.weight") == "model.layers.3.self_attn.qkv");
     CHECK(awq_group_key("model.layers.3.self_attn.k_proj.weight") == "model.layers.3.self_attn.qkv");

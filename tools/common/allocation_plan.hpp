@@ -1,7 +1,7 @@
 // tools/common/allocation_plan.hpp — `qamw quantize --bpw R` with a per-tensor k: the sensitivity table (measured on
 // calibration tokens, or read back from its cache file), the knapsack choice of k per tensor
-// (tools/common/allocation.hpp), and the quantize_options that carry it out (k, activation-aware scales of the α
-// measured with the table, and per-tensor metadata saying why each k was chosen).
+// (tools/common/allocation.hpp), and the quantize_options that carry it out (k, activation-aware scales of each group's
+// α searched again at its members' allocated k, and per-tensor metadata saying why each k was chosen).
 #pragma once
 
 #include "common/allocation.hpp"
@@ -23,14 +23,17 @@ struct allocation_plan {
     double allocate_seconds = 0;   ///< wall time of the knapsack
     std::map<std::string, int> bits;                       ///< tensor → k
     std::map<std::string, std::vector<float>> scales;      ///< tensor → activation-aware scales (absent: none)
+    std::vector<std::pair<std::string, double>> alphas;    ///< AWQ group key → α of `scales` (at the allocated k)
+    double awq_seconds = 0;        ///< wall time of the α search at the allocated k
     std::map<std::string, std::size_t> index;              ///< tensor → its row in table.tensors
 };
 
 /// Measures (or reads from `cache`, when it names an existing file; writes it there after measuring) the sensitivity
-/// table for `ck` at `model_path`, then allocates k per tensor for `rate` bits per weight.
+/// table for `ck` at `model_path`, then allocates k per tensor for `rate` bits per weight. With `alpha_at_k`, each
+/// scaled group's α is then searched again at its members' allocated k; without, the table's α are used.
 inline allocation_plan plan_allocation(const std::string& model_path, const io::checkpoint& ck, double rate,
                                        const std::vector<std::int32_t>& calib, const std::string& calib_hash,
-                                       const std::string& cache, const sensitivity_options& so) {
+                                       const std::string& cache, const sensitivity_options& so, bool alpha_at_k) {
     allocation_plan plan;
     plan.rate = rate;
     if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -47,22 +50,57 @@ inline allocation_plan plan_allocation(const std::string& model_path, const io::
     plan.allocate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (std::size_t i = 0; i < items.size(); ++i) plan.bits[items[i].name] = plan.result.k[i], plan.index[items[i].name] = i;
 
-    // The scales of the α stored with the table: each group's first member's statistics, as plan_awq uses them.
+    // Which tensors carry scales: those of groups whose α stored with the table (searched at the last reference k) is
+    // positive; the knapsack counted their scales' bits.
     std::map<std::string, double> alpha(plan.table.alphas.begin(), plan.table.alphas.end());
-    std::map<std::string, std::vector<float>> group_scales;
+    std::map<std::string, std::vector<std::string>> members;  // scaled group → its tensors
     for (const auto& t : plan.table.tensors) {
-        if (!so.stats || !so.stats->by_weight.count(t.name)) continue;
-        const std::string key = awq_group_key(t.name);
-        auto a = alpha.find(key);
-        if (a == alpha.end()) throw error(errc::format, "--sensitivity: no awq_alpha for group '" + key + "'");
-        if (a->second <= 0) continue;
-        if (!group_scales.count(key)) group_scales[key] = awq_scales(so.stats->by_weight.at(t.name).first, a->second);
-        plan.scales[t.name] = group_scales[key];
-    }
-    for (const auto& t : plan.table.tensors)
-        if (t.scaled != bool(plan.scales.count(t.name)))
+        bool scaled = false;
+        if (so.stats && so.stats->by_weight.count(t.name)) {
+            const std::string key = awq_group_key(t.name);
+            auto a = alpha.find(key);
+            if (a == alpha.end()) throw error(errc::format, "--sensitivity: no awq_alpha for group '" + key + "'");
+            scaled = a->second > 0;
+            if (scaled) members[key].push_back(t.name);
+        }
+        if (t.scaled != scaled)
             throw error(errc::format, "--sensitivity: tensor '" + t.name + "' is marked scaled = " +
                                           (t.scaled ? "true" : "false") + ", which its group's awq_alpha contradicts");
+    }
+
+    // α of each scaled group searched again with its members at their allocated k (the uniform rows search α at their
+    // own k; docs/ALLOCATION.md), among α > 0, so that every tensor keeps the scales whose bits the knapsack counted. A
+    // group whose members all sit at the k the table's α was searched at keeps that α (the same search).
+    const int table_k = plan.table.reference_bits.back();
+    auto moved = [&](const std::string& key) {
+        auto m = members.find(key);
+        if (m == members.end()) return false;
+        for (const auto& n : m->second)
+            if (plan.bits.at(n) != table_k) return true;
+        return false;
+    };
+    const auto t1 = std::chrono::steady_clock::now();
+    std::map<std::string, double> searched;
+    if (so.stats && alpha_at_k) {
+        quantize_options q;
+        q.codec = so.codec;
+        q.select = so.select;
+        q.threads = so.threads;
+        q.bits = [&plan, &so](const std::string& name) {
+            auto it = plan.bits.find(name);
+            return it == plan.bits.end() ? so.codec.bits : it->second;
+        };
+        for (const auto& g : plan_awq(ck, q, *so.stats, {}, moved).groups) searched[g.key] = g.best_scaled_alpha();
+    }
+    plan.awq_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    for (const auto& [key, table_alpha] : plan.table.alphas) {
+        auto m = members.find(key);
+        const double a = m == members.end() ? 0.0 : searched.count(key) ? searched.at(key) : table_alpha;
+        plan.alphas.emplace_back(key, a);
+        if (a <= 0) continue;
+        const std::vector<float> s = awq_scales(so.stats->by_weight.at(m->second[0]).first, a);
+        for (const auto& n : m->second) plan.scales[n] = s;
+    }
     return plan;
 }
 

@@ -86,15 +86,16 @@ inline double awq_matrix_error(const quantized_tensor& q, const float* w, const 
     return total;
 }
 
-/// The search of the file comment for a group of matrices (weights[i]: rows[i] × cols, row-major f32) that read the
-/// same input with per-channel statistics mean_abs = mean|x_j| and mean_sq = E[x_j²] (cols floats each, finite, ≥ 0).
-/// Throws qamw::error (invalid_argument) for inconsistent sizes or statistics, and whatever qamw::encode throws.
+/// The search of the file comment for a group of matrices (weights[i]: rows[i] × cols, row-major f32, coded with p[i]:
+/// the members of a group may be coded at different k under a bit allocation) that read the same input with
+/// per-channel statistics mean_abs = mean|x_j| and mean_sq = E[x_j²] (cols floats each, finite, ≥ 0). Throws
+/// qamw::error (invalid_argument) for inconsistent sizes or statistics, and whatever qamw::encode throws.
 inline awq_result awq_search(const std::vector<const float*>& weights, const std::vector<std::int64_t>& rows,
                              std::int64_t cols, const std::vector<float>& mean_abs, const std::vector<float>& mean_sq,
-                             const params& p, int threads) {
+                             const std::vector<params>& p, int threads) {
     auto bad = [](const std::string& m) { return error(errc::invalid_argument, "awq_search: " + m); };
-    if (weights.empty() || weights.size() != rows.size())
-        throw bad("needs one or more matrices and one row count per matrix");
+    if (weights.empty() || weights.size() != rows.size() || weights.size() != p.size())
+        throw bad("needs one or more matrices and one row count and one codec parameter set per matrix");
     if (cols < 1 || mean_abs.size() != static_cast<std::size_t>(cols) || mean_sq.size() != mean_abs.size())
         throw bad("mean_abs and mean_sq must hold cols = " + std::to_string(cols) + " values each (got " +
                   std::to_string(mean_abs.size()) + " and " + std::to_string(mean_sq.size()) + ")");
@@ -110,7 +111,7 @@ inline awq_result awq_search(const std::vector<const float*>& weights, const std
     auto group_error = [&](const float* s) {
         double e = 0;
         for (std::size_t m = 0; m < weights.size(); ++m) {
-            quantized_tensor q = encode(codebook_for(p.bits), weights[m], rows[m], cols, p, s, on_threads{threads});
+            quantized_tensor q = encode(codebook_for(p[m].bits), weights[m], rows[m], cols, p[m], s, on_threads{threads});
             e += awq_matrix_error(q, weights[m], mean_sq, threads);
         }
         return e;
@@ -128,6 +129,13 @@ inline awq_result awq_search(const std::vector<const float*>& weights, const std
         if (e < r.err_best) r.err_best = e, r.alpha = alpha, r.scales = std::move(s);
     }
     return r;
+}
+
+/// The search with every matrix of the group coded with the same parameters p.
+inline awq_result awq_search(const std::vector<const float*>& weights, const std::vector<std::int64_t>& rows,
+                             std::int64_t cols, const std::vector<float>& mean_abs, const std::vector<float>& mean_sq,
+                             const params& p, int threads) {
+    return awq_search(weights, rows, cols, mean_abs, mean_sq, std::vector<params>(weights.size(), p), threads);
 }
 
 /// The key of the group a weight belongs to: "<prefix>.qkv" for q_proj/k_proj/v_proj, "<prefix>.gate_up" for

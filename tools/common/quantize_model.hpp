@@ -203,14 +203,24 @@ struct awq_plan {
         std::string key;
         std::vector<std::string> members;
         double alpha = 0, err_plain = 0, err_best = 0;
+        std::vector<std::pair<double, double>> curve;  ///< (α, err) for every α evaluated, in grid order
+        /// The α > 0 of least error (the smaller winning a tie): the best α when plain coding must not win.
+        double best_scaled_alpha() const {
+            double a = 0, e = INFINITY;
+            for (const auto& [ca, ce] : curve)
+                if (ca > 0 && ce < e) a = ca, e = ce;
+            return a;
+        }
     };
     std::vector<group> groups;
 };
 
-/// Searches α per group of selected weights (tools/common/awq.hpp) at opt.codec (its k also under a per-tensor
-/// allocation, opt.bits, which is not consulted here). Weights without statistics are left unscaled. Memory: one group's weights at a time.
+/// Searches α per group of selected weights (tools/common/awq.hpp), each member coded at its own k (opt.codec_for: the
+/// allocated k under a per-tensor allocation, opt.bits). Weights without statistics are left unscaled. Memory: one
+/// group's weights at a time. `search(key)` false skips a group (empty: every group is searched).
 inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, const activation_stats& stats,
-                         const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {}) {
+                         const std::function<void(std::size_t, std::size_t, const std::string&)>& progress = {},
+                         const std::function<bool(const std::string& key)>& search = {}) {
     // Statistics must describe this model: every entry names a 2-D weight of the checkpoint with as many input
     // features as it has channels, and at least one selected weight has statistics. Anything else (statistics of
     // another model, renamed layers) would silently skip the scaling, so it is refused.
@@ -245,17 +255,20 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
         throw error(errc::format, stats.source + ": no selected weight has statistics in this file");
     awq_plan plan;
     for (std::size_t g = 0; g < order.size(); ++g) {
+        if (search && !search(order[g])) continue;
         const auto& names = members[order[g]];
         const auto& st = stats.by_weight.at(names[0]);
         std::vector<std::vector<float>> w;
         std::vector<const float*> ptrs;
         std::vector<std::int64_t> rows;
+        std::vector<params> codecs;
         const std::int64_t cols = ck.find(names[0])->shape[1];
         for (const auto& n : names) {
             if (ck.find(n)->shape[1] != cols)
                 throw error(errc::format, "tensors '" + names[0] + "' and '" + n + "' share an input but differ in width");
             w.push_back(io::to_f32(ck.view(n)));
             rows.push_back(ck.find(n)->shape[0]);
+            codecs.push_back(opt.codec_for(n));
         }
         for (const auto& v : w) ptrs.push_back(v.data());
         awq_result r;
@@ -270,28 +283,30 @@ inline awq_plan plan_awq(const io::checkpoint& ck, const quantize_options& opt, 
                     double e = 0;
                     for (std::size_t m = 0; m < ptrs.size(); ++m) {
                         feedback_report rep;
-                        encode_feedback(ptrs[m], rows[m], cols, opt.codec, s, M.data(), fo, &rep);
+                        encode_feedback(ptrs[m], rows[m], cols, codecs[m], s, M.data(), fo, &rep);
                         e += rep.loss_feedback;
                     }
                     return e;
                 };
                 r.err_plain = r.err_best = err(nullptr);
+                r.curve.emplace_back(0.0, r.err_plain);
                 const int steps = int(std::lround(1.0 / opt.feedback_alpha_step));
                 for (int k = 1; k <= steps; ++k) {
                     const double alpha = std::min(1.0, k * opt.feedback_alpha_step);
                     std::vector<float> sc = awq_scales(st.first, alpha);
                     const double e = err(sc.data());
+                    r.curve.emplace_back(alpha, e);
                     if (e < r.err_best) r.err_best = e, r.alpha = alpha, r.scales = std::move(sc);
                 }
             } else {
-                r = awq_search(ptrs, rows, cols, st.first, st.second, opt.codec, opt.threads);
+                r = awq_search(ptrs, rows, cols, st.first, st.second, codecs, opt.threads);
             }
         } catch (const error& e) {
             throw error(e.code(), "activation-aware search for '" + names[0] + "': " + e.what());
         }
         for (const auto& n : names)
             if (!r.scales.empty()) plan.scales[n] = r.scales;
-        plan.groups.push_back({order[g], names, r.alpha, r.err_plain, r.err_best});
+        plan.groups.push_back({order[g], names, r.alpha, r.err_plain, r.err_best, std::move(r.curve)});
         if (progress) progress(g + 1, order.size(), order[g]);
     }
     return plan;

@@ -15,8 +15,8 @@
 // from f32 it grows faster, so between and beyond the references σ_t(k) follows the power law through the two nearest,
 // KLD_t ∝ D_t^(1+β) (sensitivity_table::sigma; one reference: σ constant). Summing
 // over tensors assumes the errors of different tensors add (measured in docs/ALLOCATION.md). Activation-aware scales:
-// α of each group is searched once at the last reference k (plan_awq) and the same scales are used at every k, here
-// and when the model is then quantized with the allocated k per tensor.
+// α of each group is searched once at the last reference k (plan_awq) and the same scales are used at every k here;
+// after the allocation each group's α is searched again with its members at their allocated k (allocation_plan.hpp).
 //
 // The forward passes. One f32 pass over the windows keeps each window's hidden state at the input of every layer
 // (windows × n_ctx × hidden × 4 bytes × layers: 64 MiB for house-a's 8 × 512 × 512 × 8); the pass that measures a
