@@ -3,12 +3,17 @@
 
 #include <xsimd/xsimd.hpp>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 namespace qamw::detail {
 
 #if defined(__x86_64__) || defined(_M_X64)
 extern const kernel_table kernel_table_sse2, kernel_table_avx2, kernel_table_avx512, kernel_table_avx512vnni;
 #elif defined(__aarch64__)
-extern const kernel_table kernel_table_neon;
+extern const kernel_table kernel_table_neon, kernel_table_neondot;
 #endif
 
 const kernel_table* compiled_kernel_table(isa id) {
@@ -24,6 +29,12 @@ const kernel_table* compiled_kernel_table(isa id) {
                        : nullptr;
 #elif defined(__aarch64__)
         case isa::neon: return cpu.neon64 ? &kernel_table_neon : nullptr;
+        case isa::neondot:  // xsimd 8.1 does not detect FEAT_DotProd; Linux reports it in the auxiliary vector
+#if defined(__linux__)
+            return cpu.neon64 && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? &kernel_table_neondot : nullptr;
+#else
+            return nullptr;  // no detection written for other systems: their dispatch stays on the baseline kernels
+#endif
 #endif
         default: return nullptr;
     }

@@ -3,10 +3,10 @@
 // An engine that compiles for one architecture passes qamw::simd_kernels<Arch> (kernels/table.hpp) to the codec and
 // engine templates and needs none of this. For one binary that runs everywhere, link the qamw::dispatch library
 // (defines QAMW_DISPATCH): one translation unit per ISA (SSE2, AVX2+FMA, AVX-512BW, AVX-512BW+VBMI+VNNI on x86-64;
-// NEON on AArch64), and
+// NEON and NEON + dot product on AArch64), and
 // kernels_for() hands out the tables the CPU can run. Header-only, kernels_for() knows the scalar references and the
 // architecture the consumer's compiler flags enable (xsimd::default_arch: -march=sandybridge gives the avx kernels).
-// select_kernels() is the one place that reads the environment: QAMW_ISA=scalar|sse2|avx|avx2|avx512|avx512vnni|neon forces an
+// select_kernels() is the one place that reads the environment: QAMW_ISA=scalar|sse2|avx|avx2|avx512|avx512vnni|neon|neondot forces an
 // ISA (for tests and benchmarks); one that is not built in or that the CPU lacks is an error, never a silent fallback.
 // Nothing here is mutable state: every table is a constant, and the choice is the caller's to keep.
 #pragma once
@@ -43,16 +43,16 @@ inline const kernel_table* kernels_for(isa id) {
 /// Every ISA whose kernels can run here, best last.
 inline std::vector<isa> available_isas() {
     std::vector<isa> out;
-    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon})
+    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon, isa::neondot})
         if (kernels_for(i)) out.push_back(i);
     return out;
 }
 
-/// The ISA named `s` ("scalar", "sse2", "avx", "avx2", "avx512", "avx512vnni", "neon"); throws naming `what` (e.g. "QAMW_ISA").
+/// The ISA named `s` ("scalar", "sse2", "avx", "avx2", "avx512", "avx512vnni", "neon", "neondot"); throws naming `what` (e.g. "QAMW_ISA").
 inline isa parse_isa(const std::string& s, const std::string& what) {
-    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon})
+    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::neon, isa::neondot})
         if (s == isa_name(i)) return i;
-    throw error(errc::invalid_argument, what + "='" + s + "': expected scalar, sse2, avx, avx2, avx512, avx512vnni or neon");
+    throw error(errc::invalid_argument, what + "='" + s + "': expected scalar, sse2, avx, avx2, avx512, avx512vnni, neon or neondot");
 }
 
 /// The kernels of `id`; throws errc::unsupported naming it when they cannot run here.

@@ -13,8 +13,8 @@
 //     coordinate k = 4 one tbl (1 register), k = 5 one tbl (2), k = 6 one tbl (4), k = 7 one tbl + one tbx (8),
 //     k = 8 one tbl + three tbx (16; the two coordinates' 32 registers exceed the register file, so part of the table
 //     is reloaded from L1), plus one sub per extra 64-entry slice shared by both coordinates.
-//     products: with +dotprod (__ARM_FEATURE_DOTPROD) 2 sdot; without (the ARMv8.0 baseline the dispatch library is
-//     built for) 2 smull + 2 smlal (|cx·ax + cy·ay| ≤ 2·127² fits int16) + 2 sadalp.
+//     products: on neondot (qamw::neon_dotprod, ARMv8.2 FEAT_DotProd) 2 sdot; on neon (the ARMv8.0 baseline) 2 smull
+//     + 2 smlal (|cx·ax + cy·ay| ≤ 2·127² fits int16) + 2 sadalp.
 //     per 64 pairs: 3 addp to the 4 block sums, 2 int→double widenings, 2 fmul, 4 scalar fadd.
 //     ≈ 16 (k = 4 with sdot) to 24 (k = 8 without, plus table reloads) instructions per 32 weights, counted from the
 //     source (the per-64-pair outer sum included); not measured on hardware.
@@ -26,6 +26,7 @@
 //     instead of the lookups, one row and one activation at a time (not register-blocked).
 #pragma once
 
+#include <qamw/kernels/arch.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/lookup.hpp>
 
@@ -33,14 +34,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__aarch64__) || defined(_M_ARM64)
 #include <arm_neon.h>
 
 namespace qamw::kernels::arm {
 
+// Every kernel here is a template on the architecture tag (neon64 or qamw::neon_dotprod), so the translation units of
+// the two kernel sets, compiled with different -march, never share an instantiation.
+
 /// The 2^K signed int8 coordinates of one codebook axis in registers, from its offset-unsigned table (ux8 or uy8).
-template <int K>
+template <class Arch, int K>
 struct q8_axis {
     static constexpr int regs = (1 << K) / 16;  ///< 1 (k = 4) … 16 (k = 8)
     int8x16_t v[regs];
@@ -64,9 +69,10 @@ struct q8_axis {
     }
 };
 
-/// q8 kernel for K-bit codes: see the file comment.
-template <int K>
+/// q8 kernel for K-bit codes (with sdot on qamw::neon_dotprod): see the file comment.
+template <class Arch, int K>
 struct q8 {
+    static constexpr bool dot = std::is_base_of_v<neon_dotprod, Arch>;
     /// The 16 indices of the 16 pairs whose codes start at c (2K bytes); `whole`: 16 bytes are readable there.
     static uint8x16_t indices(const std::uint8_t* c, bool whole) {
         if constexpr (K == 8) {
@@ -102,22 +108,22 @@ struct q8 {
     }
 
     /// Lane sums whose total is Σ_p (cx·ax + cy·ay) over 16 pairs (exact).
-    static int32x4_t block(uint8x16_t idx, const q8_axis<K>& tx, const q8_axis<K>& ty, const std::int8_t* ax,
+    static int32x4_t block(uint8x16_t idx, const q8_axis<Arch, K>& tx, const q8_axis<Arch, K>& ty, const std::int8_t* ax,
                            const std::int8_t* ay) {
         const int8x16_t cx = tx(idx), cy = ty(idx), x = vld1q_s8(ax), y = vld1q_s8(ay);
-#if defined(__ARM_FEATURE_DOTPROD)
-        return vdotq_s32(vdotq_s32(vdupq_n_s32(0), cx, x), cy, y);
-#else
-        const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(cx), vget_low_s8(x)), vget_low_s8(cy), vget_low_s8(y));
-        const int16x8_t hi = vmlal_high_s8(vmull_high_s8(cx, x), cy, y);
-        return vpadalq_s16(vpaddlq_s16(lo), hi);
-#endif
+        if constexpr (dot) {
+            return vdotq_s32(vdotq_s32(vdupq_n_s32(0), cx, x), cy, y);
+        } else {
+            const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(cx), vget_low_s8(x)), vget_low_s8(cy), vget_low_s8(y));
+            const int16x8_t hi = vmlal_high_s8(vmull_high_s8(cx, x), cy, y);
+            return vpadalq_s16(vpaddlq_s16(lo), hi);
+        }
     }
 
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q8a* a, float* y) {
         static_assert(K >= 4 && K <= 8, "q8 kernels need 4 <= k <= 8");
-        const q8_axis<K> tx(cb.ux8), ty(cb.uy8);
+        const q8_axis<Arch, K> tx(cb.ux8), ty(cb.uy8);
         const std::size_t row_bytes = pairs * K / 8, full = pairs / 64;
         for (std::size_t r = 0; r < nrows; ++r) {
             const std::uint8_t* c = codes + r * stride;

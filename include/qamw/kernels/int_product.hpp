@@ -40,6 +40,7 @@
 //   therefore uses scalar loads on AVX2 and AVX-512 alike (the gather variants were removed after this measurement).
 #pragma once
 
+#include <qamw/kernels/arch.hpp>
 #include <qamw/kernels/int_avx2.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/int_neon.hpp>
@@ -57,20 +58,6 @@
 #include <immintrin.h>
 #endif
 
-namespace qamw {
-
-/// Architecture tag of the kernels that need AVX-512 VBMI and VNNI besides AVX-512BW (Ice Lake, Sapphire Rapids,
-/// Zen 4 and later). xsimd 8.1 has no such tag; float kernels run as for avx512bw. The dispatch library compiles it in
-/// src/isa_avx512vnni.cpp with -mavx512vbmi -mavx512vnni and picks it when the CPU reports both (src/dispatch.cpp).
-struct avx512_vnni : xsimd::avx512bw {
-    static constexpr char const* name() noexcept { return "avx512vnni"; }
-};
-
-}  // namespace qamw
-
-namespace xsimd::types {
-XSIMD_DECLARE_SIMD_REGISTER_ALIAS(qamw::avx512_vnni, avx512bw);
-}  // namespace xsimd::types
 
 namespace qamw::kernels {
 
@@ -322,11 +309,11 @@ struct int_product {
 #if defined(__aarch64__) || defined(_M_ARM64)
         if constexpr (has_neon) {
             switch (k) {
-                case 4: return arm::q8<4>::rows(codes, stride, nrows, pairs, cb, a, y);
-                case 5: return arm::q8<5>::rows(codes, stride, nrows, pairs, cb, a, y);
-                case 6: return arm::q8<6>::rows(codes, stride, nrows, pairs, cb, a, y);
-                case 7: return arm::q8<7>::rows(codes, stride, nrows, pairs, cb, a, y);
-                default: return arm::q8<8>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 4: return arm::q8<Arch, 4>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 5: return arm::q8<Arch, 5>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 6: return arm::q8<Arch, 6>::rows(codes, stride, nrows, pairs, cb, a, y);
+                case 7: return arm::q8<Arch, 7>::rows(codes, stride, nrows, pairs, cb, a, y);
+                default: return arm::q8<Arch, 8>::rows(codes, stride, nrows, pairs, cb, a, y);
             }
         }
 #endif

@@ -9,6 +9,7 @@
 // ISA-specific copy of a shared inline function can leak into baseline code.
 #pragma once
 
+#include <qamw/kernels/arch.hpp>
 #include <qamw/kernels/fwht.hpp>
 #include <qamw/kernels/int_product.hpp>
 #include <qamw/kernels/isa.hpp>
@@ -28,29 +29,36 @@ constexpr isa isa_of() {
     else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) return isa::avx2;
     else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) return isa::avx;
     else if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) return isa::sse2;
+    else if constexpr (std::is_base_of_v<neon_dotprod, Arch>) return isa::neondot;
     else if constexpr (std::is_base_of_v<xsimd::neon, Arch>) return isa::neon;
     else return isa::scalar;
 }
+
+/// The xsimd architecture the float kernels of Arch run on: Arch itself, except qamw::neon_dotprod, whose float kernels
+/// are neon64's (xsimd's NEON kernels are not written for derived tags, as its AVX-512 ones are).
+template <class Arch>
+using float_arch = std::conditional_t<std::is_base_of_v<neon_dotprod, Arch>, xsimd::neon64, Arch>;
 
 /// The kernels of one xsimd architecture, as inlinable static functions (signatures: see kernel_table).
 template <class Arch>
 struct simd_kernels {
     static constexpr isa id = isa_of<Arch>();
+    using F = float_arch<Arch>;
     static void fwht_forward(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
-        kernels::fwht<Arch>::forward(x, signs, n, block, gain);
+        kernels::fwht<F>::forward(x, signs, n, block, gain);
     }
     static void fwht_inverse(float* x, const float* signs, std::size_t n, std::size_t block, float gain) {
-        kernels::fwht<Arch>::inverse(x, signs, n, block, gain);
+        kernels::fwht<F>::inverse(x, signs, n, block, gain);
     }
     static void lookup_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, float* out) {
-        kernels::product<Arch>::lookup_row(codes, pairs, k, table2, out);
+        kernels::product<F>::lookup_row(codes, pairs, k, table2, out);
     }
     static float dot_row(const std::uint8_t* codes, std::size_t pairs, int k, const float* table2, const float* xt) {
-        return kernels::product<Arch>::dot_row(codes, pairs, k, table2, xt);
+        return kernels::product<F>::dot_row(codes, pairs, k, table2, xt);
     }
     static void dot_tile(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
-        kernels::product<Arch>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
+        kernels::product<F>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
     static constexpr int q8_max_bits = kernels::int_product<Arch>::q8_max_bits;
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
