@@ -70,7 +70,8 @@ inline const kernel_table& require_kernels(isa id) {
 /// Whether this CPU's hardware gathers should do the q16 table lookups (the avx512vnni_gather kernels): Intel CPUs,
 /// except the models with AVX-512 VBMI + VNNI that Intel lists as affected by Gather Data Sampling (Ice Lake, Tiger
 /// Lake, Rocket Lake: family 6, models 106, 108, 125, 126, 140, 141, 167), whose microcode mitigation makes gathers
-/// slow. Measured: gathers 1.5× the scalar loads on an Emerald Rapids Xeon, 0.35× on AMD Zen 4 (docs/PERFORMANCE.md);
+/// slow. Measured (k = 9, 11 GEMVs): gathers about 1.4× the scalar loads on an Emerald Rapids Xeon, 0.4–0.7× on AMD
+/// Zen 4 (docs/PERFORMANCE.md "Integer kernels");
 /// the other Intel models were not measured. Both kernel sets give the same bits: this chooses speed only.
 inline bool gathers_preferred() {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))

@@ -16,8 +16,9 @@ struct avx512_vnni : xsimd::avx512bw {
 
 /// Architecture tag of the avx512_vnni kernels with the q16 table lookups done by hardware gathers (vpgatherdd)
 /// instead of scalar loads (kernels/int_product.hpp: q16_codes): the same instructions sets and the same bits, a tuning
-/// for CPUs with fast gathers. Measured: 1.5× the scalar loads on Intel Emerald Rapids, 0.35× on AMD Zen 4
-/// (docs/PERFORMANCE.md "Integer kernels"); select_kernels() prefers it where gathers_preferred() (qamw/dispatch.hpp).
+/// for CPUs with fast gathers. Measured k = 9, 11 GEMVs: about 1.4× the scalar loads on Intel Emerald Rapids (16
+/// threads), 0.4–0.7× on AMD Zen 4 (docs/PERFORMANCE.md "Integer kernels"); select_kernels() prefers it where
+/// gathers_preferred() (qamw/dispatch.hpp).
 struct avx512_vnni_gather : avx512_vnni {
     static constexpr char const* name() noexcept { return "avx512vnni_gather"; }
 };
