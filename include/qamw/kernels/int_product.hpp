@@ -167,8 +167,8 @@ struct q16_tile {
 template <class V, int K, bool Gather = false>
 struct q16_codes {
     /// How far ahead the gather variant prefetches its codes: in a kernel microbenchmark outside the repo on the
-    /// Emerald Rapids Xeon (the former 16-pair scale blocks, k = 9 and 11, one thread, codes in L3) 2048 bytes gave
-    /// 8.2–8.9 G weights/s against 4.3–7.6 without; 1024 and 4096 were no better with the codes evicted.
+    /// Emerald Rapids Xeon (the former 16-pair scale blocks, k = 9 and 11, one thread, codes in L3), 2048 bytes ahead
+    /// gave 8.2–8.9 G weights/s against 4.3–7.6 without a prefetch (other distances not compared there).
     static constexpr std::size_t gather_prefetch_bytes = 2048;
     static __m512i gathered(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
         alignas(64) static constexpr auto ctl = [] {
