@@ -1,7 +1,8 @@
 // bench/bench_int_kernels.cpp — the integer row kernels of the selected kernel set (QAMW_ISA picks it) side by side:
-// dot_rows_q8 and dot_rows_q16 on the same 11008 × 4096 matrix of random k-bit codes, k = 4…8, one thread, so the
-// choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); and the q16 GEMM micro-kernel
-// (dot_words_q16 on a 16-row tile of looked-up words against m activations) beside the row kernel on the same rows.
+// dot_rows_q8 and dot_rows_q16 on the same 11008 × 4096 matrix of random k-bit codes, k = 4…8 (and q16 at 9, 11), one
+// thread, so the choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); and the q16
+// GEMM micro-kernel (dot_words_q16 on a 16-row tile of looked-up words against m activations) beside the row kernel on
+// the same rows.
 // Timed in CPU time (one thread): on a shared machine the wall clock also counts the time other processes hold the core.
 // Items: weights (int_rows), multiply-adds (int_gemm_words). Run: QAMW_ISA=avx2 build/bench/qamw_bench
 //   --benchmark_filter=int_ --benchmark_repetitions=7 --benchmark_enable_random_interleaving=true
@@ -73,6 +74,7 @@ void int_rows(benchmark::State& s) {
 void int_rows_args(benchmark::internal::Benchmark* b) {
     for (int k = 4; k <= 8; ++k)
         for (int path : {8, 16}) b->Args({k, path});
+    for (int k : {9, 11}) b->Args({k, 16});  // the k that run q16 everywhere
 }
 
 BENCHMARK(int_rows)->Apply(int_rows_args)->Unit(benchmark::kMillisecond);
@@ -86,15 +88,18 @@ void int_gemm_words(benchmark::State& s) {
     s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + (m == 1 ? " row kernel" : " micro-kernel"));
     const int_case& c = case_for(k);
     const std::size_t rb = packed_bytes(pairs, k), ab = q16a_blocks(pairs) * sizeof(block_q16a) + 64;
-    std::vector<std::int32_t> words(tile * pairs);
-    for (std::size_t r = 0; r < tile; ++r) t.lookup_q16(c.codes.data() + r * rb, pairs, k, *c.cb, words.data() + r * pairs);
-    std::vector<unsigned char> acts(m * ab);
-    for (std::size_t j = 0; j < m; ++j) std::memcpy(acts.data() + j * ab, c.a16.data(), c.a16.size() * sizeof(block_q16a));
-    const auto* a = reinterpret_cast<const block_q16a*>(acts.data());
+    // words and activations 64-byte aligned, as int_gemm_rows and the tools' GEMM hold them
+    struct alignas(64) line { std::uint8_t b[64]; };
+    std::vector<line> word_lines(tile * pairs * 4 / 64), act_lines(m * ab / 64);
+    auto* words = reinterpret_cast<std::int32_t*>(word_lines.data());
+    auto* acts = reinterpret_cast<std::uint8_t*>(act_lines.data());
+    for (std::size_t r = 0; r < tile; ++r) t.lookup_q16(c.codes.data() + r * rb, pairs, k, *c.cb, words + r * pairs);
+    for (std::size_t j = 0; j < m; ++j) std::memcpy(acts + j * ab, c.a16.data(), c.a16.size() * sizeof(block_q16a));
+    const auto* a = reinterpret_cast<const block_q16a*>(acts);
     std::vector<float> y(m * tile);
     for (auto _ : s) {
         if (m == 1) t.dot_rows_q16(c.codes.data(), rb, tile, pairs, k, *c.cb, a, y.data());
-        else t.dot_words_q16(words.data(), pairs, tile, pairs, *c.cb, a, ab, m, y.data(), tile);
+        else t.dot_words_q16(words, pairs, tile, pairs, *c.cb, a, ab, m, y.data(), tile);
         benchmark::DoNotOptimize(y.data());
     }
     s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(m * tile * 2 * pairs));

@@ -47,7 +47,9 @@
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
 // covers both. The activation scratch (int_activation_bytes() bytes per activation row, 8-byte aligned, 64
 // recommended) starts with a header naming its path and length, so an activation quantized for another tensor shape or
-// kernel set is refused (errc::invalid_argument), never misread; a NaN or Inf in x̃ is refused (errc::non_finite).
+// kernel set is refused (errc::invalid_argument), never misread; a NaN or Inf in x̃ is refused (errc::non_finite). At
+// 64 bytes the q16 GEMM's activation loads never split a cache line (docs/PERFORMANCE.md "Integer kernels": 16 bytes
+// off cost it about a quarter of its speed).
 // The same kernel set gives the same bits for a row whichever function, row range or batch computes it.
 #pragma once
 
@@ -150,8 +152,9 @@ public:
     }
     /// Scratch bytes of one quantized activation row (quantize_activation).
     std::size_t int_activation_bytes() const { return qamw::int_activation_bytes(pairs()); }
-    /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries.
-    std::size_t int_gemm_scratch_words() const { return int_gemm_tile_rows * pairs(); }
+    /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries, and 16 words to align it to
+    /// 64 bytes.
+    std::size_t int_gemm_scratch_words() const { return int_gemm_tile_rows * pairs() + 16; }
 
     /// Throws errc::invalid_argument unless 0 ≤ r0 ≤ r1 ≤ rows.
     void check_rows(std::int64_t r0, std::int64_t r1) const {
@@ -331,14 +334,17 @@ void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, st
     const auto* a = static_cast<const unsigned char*>(acts);
     for (std::size_t b = 0; b < m; ++b) detail::checked_activation(t, a + b * ab, q8);
     const std::size_t first = static_cast<std::size_t>(r0), last = static_cast<std::size_t>(r1);
+    // the tile's words at a 64-byte boundary (rows are 4·pairs bytes apart, a multiple of 64): the micro-kernel's
+    // vector loads then never split a cache line
+    std::int32_t* const words = scratch + (64 - reinterpret_cast<std::uintptr_t>(scratch) % 64) % 64 / sizeof(std::int32_t);
     for (std::size_t i0 = first; i0 < last; i0 += int_gemm_tile_rows) {
         const std::size_t i1 = std::min(last, i0 + int_gemm_tile_rows);
         if (q8 || m == 1) {
             for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, q8, i0, i1, y + b * ldy + (i0 - first), k);
             continue;
         }
-        for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, scratch + (i - i0) * pairs);
-        k.dot_words_q16(scratch, pairs, i1 - i0, pairs, cb, reinterpret_cast<const block_q16a*>(a + int_activation_header_bytes),
+        for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, words + (i - i0) * pairs);
+        k.dot_words_q16(words, pairs, i1 - i0, pairs, cb, reinterpret_cast<const block_q16a*>(a + int_activation_header_bytes),
                         ab, m, y + (i0 - first), ldy);
         for (std::size_t b = 0; b < m; ++b) detail::scale_by_norms(t, i0, i1, y + b * ldy + (i0 - first));
     }

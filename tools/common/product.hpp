@@ -69,15 +69,18 @@ private:
     /// (int_gemm_rows) split over threads.
     void int_gemm(const float* xt, std::size_t m, float* y, int threads) const {
         const std::size_t np = t_.padded(), ab = t_.int_activation_bytes(), nr = static_cast<std::size_t>(rows());
-        std::vector<std::uint8_t> act(m * ab);
+        // 64-byte aligned (engine.hpp's recommendation; ab is a multiple of 64, so every activation is)
+        struct alignas(64) line { std::uint8_t b[64]; };
+        std::vector<line> lines(m * ab / 64);
+        auto* act = reinterpret_cast<std::uint8_t*>(lines.data());
         parallel_for(m, threads, [&](std::size_t b0, std::size_t b1) {
-            for (std::size_t b = b0; b < b1; ++b) quantize_activation(t_, xt + b * np, act.data() + b * ab, *k_);
+            for (std::size_t b = b0; b < b1; ++b) quantize_activation(t_, xt + b * np, act + b * ab, *k_);
         });
         const std::size_t tiles = (nr + int_gemm_tile_rows - 1) / int_gemm_tile_rows;
         parallel_for(tiles, threads, [&](std::size_t t0, std::size_t t1) {
             std::vector<std::int32_t> scratch(t_.int_gemm_scratch_words());
             const std::size_t r0 = t0 * int_gemm_tile_rows, r1 = std::min(nr, t1 * int_gemm_tile_rows);
-            int_gemm_rows(t_, act.data(), m, std::int64_t(r0), std::int64_t(r1), y + r0, nr, scratch.data(), *k_);
+            int_gemm_rows(t_, act, m, std::int64_t(r0), std::int64_t(r1), y + r0, nr, scratch.data(), *k_);
         });
     }
 
