@@ -367,7 +367,7 @@ struct int_product {
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
         if constexpr (has_neon)
-            return with_bits(k, [&](auto bits) { arm::q16::rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
+            return with_bits(k, [&](auto bits) { arm::q16<Arch>::template rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
 #endif
         ref::dot_rows_q16(codes, stride, nrows, pairs, k, cb, a, y);
     }
@@ -405,7 +405,7 @@ struct int_product {
                                                                                          a_stride, m, y, ldy);
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
+        if constexpr (has_neon) return arm::q16<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
 #endif
         ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
     }
