@@ -11,7 +11,8 @@
 namespace qamw::detail {
 
 #if defined(__x86_64__) || defined(_M_X64)
-extern const kernel_table kernel_table_sse2, kernel_table_avx2, kernel_table_avx512, kernel_table_avx512vnni;
+extern const kernel_table kernel_table_sse2, kernel_table_avx2, kernel_table_avx512, kernel_table_avx512vnni,
+    kernel_table_avx512vnni_gather;
 #elif defined(__aarch64__)
 extern const kernel_table kernel_table_neon, kernel_table_neondot;
 #endif
@@ -24,9 +25,9 @@ const kernel_table* compiled_kernel_table(isa id) {
         case isa::avx2: return cpu.fma3_avx2 ? &kernel_table_avx2 : nullptr;
         case isa::avx512: return cpu.avx512bw ? &kernel_table_avx512 : nullptr;
         case isa::avx512vnni:  // xsimd 8.1 does not detect VBMI / VNNI; GCC's and Clang's CPUID builtins do
-            return cpu.avx512bw && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni")
-                       ? &kernel_table_avx512vnni
-                       : nullptr;
+        case isa::avx512vnni_gather:
+            if (!(cpu.avx512bw && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni"))) return nullptr;
+            return id == isa::avx512vnni ? &kernel_table_avx512vnni : &kernel_table_avx512vnni_gather;
 #elif defined(__aarch64__)
         case isa::neon: return cpu.neon64 ? &kernel_table_neon : nullptr;
         case isa::neondot:  // xsimd 8.1 does not detect FEAT_DotProd; Linux reports it in the auxiliary vector

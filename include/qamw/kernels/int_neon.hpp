@@ -152,6 +152,7 @@ struct q8 {
 };
 
 /// q16 sums from any source of int16 (x, y) words: see the file comment.
+template <class Arch>
 struct q16 {
     /// s16 · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay) of one row in the reference's order (ref::q16_row), the words of pairs
     /// [8g, 8g + 8) from word(g) (int32x4x2_t).

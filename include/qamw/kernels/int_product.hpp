@@ -32,13 +32,14 @@
 //     (tests/test_int_kernels.cpp checks every tile edge on every ISA). The shapes and the fold (against 16-lane
 //     float accumulators, which would make the row kernel 512-bit too): measured, docs/PERFORMANCE.md "Integer
 //     kernels".
-//     Measured and dropped: 32-bit hardware gathers (AVX2: pshufb + vpsrlvd + vpgatherdd ymm per 8 pairs; AVX-512:
-//     vpermb + vpsrlvd + vpgatherdd zmm + vpdpwssd per 16 pairs).
-//   Gathers against scalar loads (Gather = false: 8 index extractions in general registers and 32-bit loads
-//   assembled into a ymm by the compiler). Measured on this project's AMD EPYC (Zen 4) VM, one thread, 11008 × 4096,
-//   random codes, medians of 7 (g++ 12 -O2 -march=native microbenchmark): zmm gather 1.8–2.0, ymm gather 2.9–3.0,
-//   scalar loads 5.7 G weights/s at every k (the f32-lookup dot_row: 5.5 at k ≤ 9, 3.3–4.5 at k = 11). dot_rows_q16
-//   therefore uses scalar loads on AVX2 and AVX-512 alike (the gather variants were removed after this measurement).
+//     Gathers (the avx512vnni_gather kernel set, x86::q16_gather): per 16 pairs a masked code load, vpermb, vpsrlvd,
+//     vpand and one vpgatherdd zmm instead of the scalar loads; the same bits. Faster where gathers are fast, slower
+//     where they are not, so a kernel set of its own that the dispatcher prefers only where gathers_preferred()
+//     (qamw/dispatch.hpp). Measured, G weights/s, integer GEMV (docs/PERFORMANCE.md "Against llama.cpp"): Emerald
+//     Rapids Xeon, k = 9 / 11, one thread 8.38 / 7.96 against 6.01 / 5.77 with scalar loads, 16 threads 63.9 / 63.9
+//     against 41.8 / 44.2; the Zen 4 VM, one thread, about 4.1 against 5.7–11 (an earlier microbenchmark there: zmm
+//     gathers 1.8–2.0, ymm gathers 2.9–3.0, scalar loads 5.7). A ymm gather per 8 pairs on AVX2 was slower still and
+//     is not built.
 #pragma once
 
 #include <qamw/kernels/arch.hpp>
@@ -191,6 +192,47 @@ struct q16_codes {
     }
 };
 
+/// q16 rows from the codes by hardware gathers (the avx512vnni_gather kernels): per 16 pairs one masked 256-bit load
+/// of their 2K code bytes, one vpermb (the 4 bytes holding pair p's bits into lane p), one vpsrlvd, one vpand and one
+/// vpgatherdd zmm of the table words, then q16_zmm's vpdpwssd and its fold to q16_ymm's floats, so the result is
+/// q16_codes' bit for bit; the codes are prefetched prefetch_bytes ahead. Reads no byte past the codes.
+template <class Arch, int K>
+struct q16_gather {
+    /// How far ahead the codes are prefetched: in a kernel microbenchmark outside the repo on the Emerald Rapids Xeon
+    /// (the former 16-pair scale blocks, k = 9 and 11, one thread, codes in L3), 2048 bytes ahead gave 8.2–8.9 G
+    /// weights/s against 4.3–7.6 without a prefetch (other distances not compared there).
+    static constexpr std::size_t prefetch_bytes = 2048;
+    /// The words of pairs [16v, 16v + 16) of the row whose codes start at c.
+    static __m512i words(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
+        alignas(64) static constexpr auto ctl = [] {
+            struct t { std::uint8_t perm[64]; std::uint32_t shift[16]; } s{};
+            for (int p = 0; p < 16; ++p) {
+                for (int j = 0; j < 4; ++j) s.perm[4 * p + j] = static_cast<std::uint8_t>(p * K / 8 + j);
+                s.shift[p] = static_cast<std::uint32_t>(p * K % 8);
+            }
+            return s;
+        }();
+        const std::uint8_t* g = c + v * 2 * K;
+        // an integer address: a pointer that far past the codes would be undefined (the prefetch never faults)
+        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(g) + prefetch_bytes), _MM_HINT_T0);
+        const __m512i raw = _mm512_castsi256_si512(_mm256_maskz_loadu_epi8((std::uint32_t{1} << (2 * K)) - 1, g));
+        const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi8(_mm512_load_si512(ctl.perm), raw),
+                                                               _mm512_load_si512(ctl.shift)),
+                                             _mm512_set1_epi32((1 << K) - 1));
+        return _mm512_i32gather_epi32(idx, tab, 4);
+    }
+    static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
+                     const int_codebook& cb, const block_q16a* a, float* y) {
+        const block_q16a* const aj[1] = {a};
+        for (std::size_t r = 0; r < nrows; ++r) {
+            const std::uint8_t* c = codes + r * stride;
+            float out[1][1];
+            q16_tile<q16_zmm<Arch>, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
+            y[r] = cb.s16 * out[0][0];
+        }
+    }
+};
+
 /// AVX-512 VBMI + VNNI kernels (instantiated only for qamw::avx512_vnni).
 template <class Arch, int K>
 struct vnni {
@@ -269,6 +311,7 @@ struct vnni {
 template <class Arch>
 struct int_product {
     static constexpr bool has_vnni = std::is_base_of_v<avx512_vnni, Arch>;
+    static constexpr bool has_gather = std::is_base_of_v<avx512_vnni_gather, Arch>;
     static constexpr bool has_avx2 = std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>;
     static constexpr bool has_neon = std::is_base_of_v<xsimd::neon64, Arch>;
     /// The largest k that runs on the q8 path here (0: none; the kernel table then holds no dot_rows_q8 and callers use
@@ -323,13 +366,14 @@ struct int_product {
 #if defined(__x86_64__) || defined(_M_X64)
         if constexpr (has_avx2) {
             return with_bits(k, [&](auto bits) {
-                x86::q16_codes<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+                if constexpr (has_gather) x86::q16_gather<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
+                else x86::q16_codes<Arch, decltype(bits)::value>::rows(codes, stride, nrows, pairs, cb, a, y);
             });
         }
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
         if constexpr (has_neon)
-            return with_bits(k, [&](auto bits) { arm::q16::rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
+            return with_bits(k, [&](auto bits) { arm::q16<Arch>::template rows<decltype(bits)::value>(codes, stride, nrows, pairs, cb, a, y); });
 #endif
         ref::dot_rows_q16(codes, stride, nrows, pairs, k, cb, a, y);
     }
@@ -367,7 +411,7 @@ struct int_product {
                                                                                          a_stride, m, y, ldy);
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-        if constexpr (has_neon) return arm::q16::words_rows(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
+        if constexpr (has_neon) return arm::q16<Arch>::words_rows(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
 #endif
         ref::dot_words_q16(words, ldw, nrows, pairs, cb, a, a_stride, m, y, ldy);
     }

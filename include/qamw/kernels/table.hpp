@@ -24,7 +24,8 @@ namespace qamw {
 /// The instruction-set name qamw reports for an xsimd architecture tag.
 template <class Arch>
 constexpr isa isa_of() {
-    if constexpr (std::is_base_of_v<avx512_vnni, Arch>) return isa::avx512vnni;
+    if constexpr (std::is_base_of_v<avx512_vnni_gather, Arch>) return isa::avx512vnni_gather;
+    else if constexpr (std::is_base_of_v<avx512_vnni, Arch>) return isa::avx512vnni;
     else if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) return isa::avx512;
     else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) return isa::avx2;
     else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) return isa::avx;
