@@ -165,6 +165,20 @@ struct q16_tile {
     }
 };
 
+/// The row kernel on the codes: y[r] = s16 · the q16 sums of row r (codes + r·stride) through q16_tile<V, 1, 1>, the
+/// words of pairs [v·V::lanes, (v + 1)·V::lanes) from Source::words(codes of the row, v, table).
+template <class V, class Source>
+void q16_rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, const int_codebook& cb,
+              const block_q16a* a, float* y) {
+    const block_q16a* const aj[1] = {a};
+    for (std::size_t r = 0; r < nrows; ++r) {
+        const std::uint8_t* c = codes + r * stride;
+        float out[1][1];
+        q16_tile<V, 1, 1>::sums([&](std::size_t, std::size_t v) { return Source::words(c, v, cb.xy16); }, pairs, aj, out);
+        y[r] = cb.s16 * out[0][0];
+    }
+}
+
 /// q16 rows from the codes: scalar 32-bit table loads (see the file comment), 8 pairs assembled into a ymm.
 template <class Arch, int K>
 struct q16_codes {
@@ -182,13 +196,7 @@ struct q16_codes {
     }
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16a* a, float* y) {
-        const block_q16a* const aj[1] = {a};
-        for (std::size_t r = 0; r < nrows; ++r) {
-            const std::uint8_t* c = codes + r * stride;
-            float out[1][1];
-            q16_tile<q16_ymm<Arch>, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
-            y[r] = cb.s16 * out[0][0];
-        }
+        q16_rows<q16_ymm<Arch>, q16_codes>(codes, stride, nrows, pairs, cb, a, y);
     }
 };
 
@@ -223,13 +231,7 @@ struct q16_gather {
     }
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16a* a, float* y) {
-        const block_q16a* const aj[1] = {a};
-        for (std::size_t r = 0; r < nrows; ++r) {
-            const std::uint8_t* c = codes + r * stride;
-            float out[1][1];
-            q16_tile<q16_zmm<Arch>, 1, 1>::sums([&](std::size_t, std::size_t v) { return words(c, v, cb.xy16); }, pairs, aj, out);
-            y[r] = cb.s16 * out[0][0];
-        }
+        q16_rows<q16_zmm<Arch>, q16_gather>(codes, stride, nrows, pairs, cb, a, y);
     }
 };
 
