@@ -51,7 +51,7 @@ size_t qamw_tensor_padded(const qamw_tensor* t);              /* n_pad: floats o
 int qamw_tensor_bits(const qamw_tensor* t);                   /* k, bits per pair */
 size_t qamw_tensor_decode_scratch_floats(const qamw_tensor* t);
 size_t qamw_tensor_gemm_scratch_floats(const qamw_tensor* t);
-const char* qamw_tensor_isa(const qamw_tensor* t);            /* "scalar", "sse2", "avx", "avx2", "avx512", "neon" */
+const char* qamw_tensor_isa(const qamw_tensor* t);            /* an ISA name of qamw/dispatch.hpp: "scalar", "avx2", "avx512vnni", "neondot", ... */
 
 /* xt[0, n_pad) ← x̃ for x[0, cols). */
 void qamw_rotate(const qamw_tensor* t, const float* x, float* xt);
