@@ -78,6 +78,22 @@ for src in "${sources[@]}"; do objs+=("$build/obj/$(echo "$src" | tr '/' '_').o"
 nice -n "$niceness" "$cxx" -static -pthread "${objs[@]}" -o "$build/qamw_tests"
 echo "arm: built $build/qamw_tests ($(file -b "$build/qamw_tests" | cut -d, -f1-2)) in $(($(date +%s) - start)) s"
 
+# The neon and neondot objects, compiled with different -march, both instantiate neon64's float kernels (and any
+# helper not templated on the tag); the linker keeps one copy of each for both kernel sets. Every function the two
+# objects share must therefore compile to the same instructions, or ARMv8.2 code could reach the ARMv8.0 set.
+objdump=aarch64-linux-gnu-objdump
+neon="$build/obj/src_isa_neon.cpp.o" dot="$build/obj/src_isa_neondot.cpp.o"
+shared=$(comm -12 <(aarch64-linux-gnu-nm "$neon" | awk '$2 ~ /[WV]/ {print $3}' | sort) \
+                  <(aarch64-linux-gnu-nm "$dot" | awk '$2 ~ /[WV]/ {print $3}' | sort))
+insns() { "$objdump" -d --no-show-raw-insn -j ".text.$2" "$1" | grep -P '^\s+[0-9a-f]+:' | cut -f2-; }
+for sym in $shared; do
+  if [ "$(insns "$neon" "$sym")" != "$(insns "$dot" "$sym")" ]; then
+    echo "arm: $(echo "$sym" | c++filt) compiles differently for neon and neondot" >&2
+    exit 1
+  fi
+done
+echo "arm: the $(echo "$shared" | wc -w) functions neon and neondot share compile to the same instructions"
+
 # Which kernels the dispatcher picks on this (emulated) CPU, and every ISA it can run.
 cat >"$build/isa_probe.cpp" <<'EOF'
 #include <qamw/dispatch.hpp>

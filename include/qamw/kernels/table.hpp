@@ -36,7 +36,9 @@ constexpr isa isa_of() {
 }
 
 /// The xsimd architecture the float kernels of Arch run on: Arch itself, except qamw::neon_dotprod, whose float kernels
-/// are neon64's (xsimd's NEON kernels are not written for derived tags, as its AVX-512 ones are).
+/// are neon64's (xsimd's NEON kernels are not written for derived tags, as its AVX-512 ones are). The dispatch library
+/// thus instantiates them in both NEON translation units, under different -march; scripts/arm.sh checks that every
+/// function the two share compiles to the same instructions.
 template <class Arch>
 using float_arch = std::conditional_t<std::is_base_of_v<neon_dotprod, Arch>, xsimd::neon64, Arch>;
 
