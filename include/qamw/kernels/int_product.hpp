@@ -206,9 +206,10 @@ struct q16_codes {
 /// q16_codes' bit for bit; the codes are prefetched prefetch_bytes ahead. Reads no byte past the codes.
 template <class Arch, int K>
 struct q16_gather {
-    /// How far ahead the codes are prefetched: in a kernel microbenchmark outside the repo on the Emerald Rapids Xeon
-    /// (the former 16-pair scale blocks, k = 9 and 11, one thread, codes in L3), 2048 bytes ahead gave 8.2–8.9 G
-    /// weights/s against 4.3–7.6 without a prefetch (other distances not compared there).
+    /// How far ahead the codes are prefetched: chosen in a kernel microbenchmark outside the repo on the Emerald Rapids
+    /// Xeon (the former 16-pair scale blocks, k = 9 and 11, one thread, codes in L3; indicative only, not reproducible
+    /// from the repo), where 2048 bytes ahead roughly doubled the rate against no prefetch; other distances were not
+    /// compared there.
     static constexpr std::size_t prefetch_bytes = 2048;
     /// The words of pairs [16v, 16v + 16) of the row whose codes start at c.
     static __m512i words(const std::uint8_t* c, std::size_t v, const std::int16_t* tab) {
