@@ -14,8 +14,9 @@
 using namespace qamw;
 
 namespace {
-/// Runs parallel_for over [0, n) and checks that every index was visited once and chunks follow n·i/t.
-void check_cover(std::size_t n, int threads, std::size_t grain) {
+/// Runs parallel_for over [0, n) and checks that every index was visited once and chunks follow n·i/c, c =
+/// min(threads · per_thread, ⌈n / grain⌉).
+void check_cover(std::size_t n, int threads, std::size_t grain, std::size_t per_thread = 1) {
     std::vector<std::atomic<int>> seen(n);
     std::vector<std::pair<std::size_t, std::size_t>> chunks;
     std::mutex m;
@@ -23,10 +24,10 @@ void check_cover(std::size_t n, int threads, std::size_t grain) {
         for (std::size_t i = b; i < e; ++i) seen[i].fetch_add(1);
         std::lock_guard<std::mutex> l(m);
         chunks.emplace_back(b, e);
-    }, grain);
+    }, grain, per_thread);
     for (std::size_t i = 0; i < n; ++i) REQUIRE(seen[i].load() == 1);
     if (n == 0) return;
-    std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(threads), (n + grain - 1) / grain);
+    std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(threads) * per_thread, (n + grain - 1) / grain);
     t = std::max<std::size_t>(t, 1);
     REQUIRE(chunks.size() == t);
     for (auto [b, e] : chunks) {
@@ -40,10 +41,32 @@ void check_cover(std::size_t n, int threads, std::size_t grain) {
 TEST_CASE("parallel_for visits every index once, in the documented chunks", "[parallel]") {
     for (std::size_t n : {0, 1, 2, 3, 7, 64, 1000, 4097})
         for (int threads : {1, 2, 3, 8})
-            for (std::size_t grain : {1, 64}) {
-                INFO("n " << n << " threads " << threads << " grain " << grain);
-                check_cover(n, threads, grain);
+            for (std::size_t grain : {1, 64})
+                for (std::size_t per_thread : {1, 4}) {
+                    INFO("n " << n << " threads " << threads << " grain " << grain << " chunks per thread " << per_thread);
+                    check_cover(n, threads, grain, per_thread);
+                }
+}
+
+TEST_CASE("back-to-back runs of changing shape never run a chunk twice or skip one", "[parallel]") {
+    // Workers leaving one run overlap the next: a chunk claimed by a stale run, or a claim slot reset under a
+    // worker, would show as an index visited 0 or 2 times.
+    std::vector<std::atomic<int>> seen(4097);
+    for (int round = 0; round < 3000; ++round) {
+        const std::size_t n = 1 + static_cast<std::size_t>(round * 7919) % seen.size();
+        const int threads = 2 + round % 3;
+        const std::size_t per_thread = 1 + static_cast<std::size_t>(round % 5);
+        for (std::size_t i = 0; i < n; ++i) seen[i].store(0);
+        parallel_for(n, threads, [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) seen[i].fetch_add(1);
+        }, 1, per_thread);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (seen[i].load() != 1) {
+                INFO("round " << round << " n " << n << " index " << i);
+                REQUIRE(seen[i].load() == 1);
             }
+        }
+    }
 }
 
 TEST_CASE("parallel_for rethrows the first failing chunk's error, after every chunk ran", "[parallel]") {
