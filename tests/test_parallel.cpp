@@ -43,7 +43,7 @@ TEST_CASE("parallel_for visits every index once, in the documented chunks", "[pa
         for (int threads : {1, 2, 3, 8})
             for (std::size_t grain : {1, 64})
                 for (std::size_t per_thread : {1, 4}) {
-                    INFO("n " << n << " threads " << threads << " grain " << grain << " chunks per thread " << per_thread);
+                    INFO("n " << n << " threads " << threads << " grain " << grain << " per thread " << per_thread);
                     check_cover(n, threads, grain, per_thread);
                 }
 }

@@ -186,7 +186,8 @@ private:
     std::atomic<const std::function<void(std::size_t)>*> task_{nullptr};
     std::atomic<std::size_t> n_{0}, threads_{0}, done_{0}, sleepers_{0};
     std::atomic<bool> caller_sleeping_{false};
-    std::unique_ptr<std::atomic<std::uint64_t>[]> claimed_{new std::atomic<std::uint64_t>[max_chunks]};  ///< per chunk: the run that claimed it
+    /// per chunk: the number of the run that claimed it
+    std::unique_ptr<std::atomic<std::uint64_t>[]> claimed_{new std::atomic<std::uint64_t>[max_chunks]};
     std::mutex m_;
     std::condition_variable wake_, idle_;
     std::vector<std::thread> workers_;
@@ -195,9 +196,9 @@ private:
 }  // namespace detail
 
 /// Calls f(begin, end) on disjoint chunks covering [0, n) — chunk i is [n·i/c, n·(i + 1)/c) — on at most `threads`
-/// threads (0: all cores). c = min(threads · chunks_per_thread, ⌈n / grain⌉, thread_pool::max_chunks): each chunk is at least `grain`
-/// long (but for n < grain). With chunks_per_thread > 1 a thread that finishes its own chunks takes others' (products
-/// whose threads run at uneven speeds); with 1 (the default) each thread runs one chunk.
+/// threads (0: all cores). c = min(threads · chunks_per_thread, ⌈n / grain⌉, thread_pool::max_chunks): each chunk is
+/// at least `grain` long (but for n < grain). With chunks_per_thread > 1 a thread that finishes its own chunks takes
+/// others' (products whose threads run at uneven speeds); with 1 (the default) each thread runs one chunk.
 template <class F>
 void parallel_for(std::size_t n, int threads, F&& f, std::size_t grain = 1, std::size_t chunks_per_thread = 1) {
     if (n == 0) return;
