@@ -302,8 +302,8 @@ void quantize_activation(const prepared_tensor& t, const float* xt, void* act, c
     void* blocks = static_cast<unsigned char*>(act) + int_activation_header_bytes;
     const bool q8 = int_uses_q8(k, t.bits());
     float bias = 0;
-    if (q8) bias = quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
-    else quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
+    if (q8) bias = k.quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
+    else k.quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
     new (act) detail::int_activation_header{t.pairs(), q8 ? detail::int_path_q8 : detail::int_path_q16, bias};
 }
 
