@@ -34,6 +34,12 @@
 // inline for the activations: detail::round_half_away), so tables and activations are bit-identical on every ISA and
 // compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
 // no integer image, where the f32 path would carry it into the products.
+//
+// The activation quantizers (quantize_q8a, quantize_q16a) run once per product, serially before the row kernels
+// share the rows out, so their speed matters: their block loop (detail::quantize_q8a_with / quantize_q16a_with) takes
+// the per-element operations as a parameter, the scalar ones here (detail::scalar_act) or the SIMD ones of
+// kernels/int_quantize.hpp (AVX2, AVX-512, NEON), which give the same bytes, scales and bias bit for bit; the kernel
+// sets hand them out as quantize_q8a / quantize_q16a (kernels/table.hpp), and quantize_activation calls those.
 #pragma once
 
 #include <qamw/error.hpp>
