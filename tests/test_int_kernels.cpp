@@ -121,7 +121,14 @@ TEST_CASE("int codebook and activation formats", "[kernels][int]") {
 TEST_CASE("the activations' rounding is std::lround exactly, halves and their neighbours included", "[kernels][int]") {
     tools::rng r(9);
     for (double h = -4096; h <= 4096; h += 0.5)
-        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) REQUIRE(detail::round_half_away(v) == std::lround(v));
+        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) {
+            REQUIRE(detail::round_half_away(v) == std::lround(v));
+#if defined(__x86_64__) || defined(_M_X64)
+            // the x86 quantizers' form (kernels/int_quantize.hpp), on the same values and ±(0.5 − 2^−54)
+            for (double w : {v, std::nextafter(0.5, 0.0), -std::nextafter(0.5, 0.0)})
+                REQUIRE(std::trunc(w + std::copysign(kernels::x86::below_half, w)) == double(std::lround(w)));
+#endif
+        }
     for (int i = 0; i < 100000; ++i) {
         const double v = (r.uniform() - 0.5) * 9000.0;
         REQUIRE(detail::round_half_away(v) == std::lround(v));

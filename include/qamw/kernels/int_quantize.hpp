@@ -8,18 +8,28 @@
 //            the reference's errc::non_finite naming the first bad element (the blocks run in the reference's order,
 //            so it is the first of the whole activation).
 //   rounding the reference's double arithmetic in double lanes: float → double (exact), one multiply by inv (the same
-//            IEEE double product), then round half away from zero:
-//              x86: t = trunc(v); t + 1 where v ≥ t + 0.5, t − 1 where v ≤ t − 0.5 (t ± 0.5 is exact for |t| < 2^51,
-//              and v − t is exact, so these are the reference's tests r ≥ 0.5, r ≤ −0.5 on r = v − trunc(v)); the
-//              product is only compared, never subtracted, so no floating-point contraction can change it.
+//            IEEE double product p), then round half away from zero:
+//              x86: trunc(p + copysign(h, p)) with h = 0.5 − 2^−54, the double below 0.5 (one and/or, one add, one
+//              truncating conversion). Exact for |p| < 2^51 (here |p| ≤ 4095·(1 + 2^−52)); for p ≥ 0 (the other
+//              sign is symmetric), with K = ⌊p + 0.5⌋ the reference's result:
+//              · a tie, p = K − 0.5: p + h = K − 2^−54 is within half a spacing of K (spacing below K ≥ 2^−53, and
+//                K − 2^−54 is the tie between 1 − 2^−53 and 1 when K = 1, which goes to the even 1): K.
+//              · p < 0.5: p ≤ 0.5 − 2^−54, so p + h ≤ 1 − 2^−53 is exact and below 1: 0.
+//              · p > 0.5, not a tie: p + 0.5 > K on the grid of p (spacing ≥ 2^−53), so p + h ≥ K + 2^−54 rounds to
+//                ≥ K; and p + 0.5 ≤ K + 1 − ulp(p) (0.5 is a multiple of ulp(p)), so p + h lies below K + 1 − ulp(p)
+//                by 2^−54 < ulp(p)/2 and rounds to at most K + 1 − ulp(p), or, past a binade edge (spacing 2·ulp(p)),
+//                to at most K + 1 − 2·ulp(p): below K + 1.
+//              The product and the sum must each be rounded (an FMA would skip the product's rounding): AVX-512 uses
+//              the explicit-rounding intrinsics (never contracted); AVX2 passes the product through an empty asm on
+//              GCC and Clang (the project also compiles with -ffp-contract=off).
 //              NEON: FCVTAS (vcvtaq_s64_f64), the hardware's round-to-nearest-ties-away conversion, the same integer.
 //            |round| ≤ 127 (q8) or q16_act_max (q16) since |v| ≤ max · inv, so the narrowing to int8 / int16 is exact.
 //   q8 sums  a sub-block's Σ (x + y) in int32 lanes (exact); the driver adds 128 · d · sum to the bias in double in
 //            block order, as the reference does.
-// Instructions per 16 elements: AVX-512 1 load, 2 float → double, 2 multiplies, 2 truncations, 4 compares (with
-// 4 adds forming t ± 0.5), 2 masked adds + 2 masked subtracts, 2 conversions to int32 and a narrowing store; q8 adds
-// one permute per coordinate (x and y apart) and a horizontal sum per 16 pairs; absmax one and + max + compare per 16
-// floats. AVX2 the same per 8 elements (masks as and-ed vectors), NEON per 4.
+// Instructions per 16 elements: AVX-512 1 load, 2 float → double, 2 multiplies, 2 and/or (vpternlogq), 2 adds, 2
+// truncating conversions to int32, one insert and a narrowing store; q8 adds one permute per coordinate (x and y
+// apart) and a horizontal sum per 16 pairs; absmax one and + max + compare per 16 floats and a horizontal max per
+// block. AVX2 the same per 8 elements (and + or apart), NEON per 4 (the conversion rounds: no add).
 #pragma once
 
 #include <qamw/kernels/int_format.hpp>
@@ -33,17 +43,20 @@
 
 namespace qamw::kernels::x86 {
 
+/// 0.5 − 2^−54, the double below 0.5: trunc(p + copysign(below_half, p)) rounds p half away from zero (file comment).
+inline constexpr double below_half = 0x1.fffffffffffffp-2;
+
 /// AVX-512F element operations (the avx512bw kernel set and those derived from it).
 template <class Arch>
 struct act_avx512 {
-    /// round_half_away(double(f[i]) · inv) for 8 floats, as int32.
+    /// round_half_away(double(f[i]) · inv) for 8 floats, as int32 (see the file comment).
     static __m256i round8(__m256 f, __m512d inv) {
-        const __m512d v = _mm512_mul_pd(_mm512_cvtps_pd(f), inv), half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
-        __m512d t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        const __mmask8 up = _mm512_cmp_pd_mask(v, _mm512_add_pd(t, half), _CMP_GE_OQ);
-        const __mmask8 down = _mm512_cmp_pd_mask(v, _mm512_sub_pd(t, half), _CMP_LE_OQ);
-        t = _mm512_mask_add_pd(t, up, t, one);
-        return _mm512_cvttpd_epi32(_mm512_mask_sub_pd(t, down, t, one));
+        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        const __m512i p = _mm512_castpd_si512(_mm512_mul_round_pd(_mm512_cvtps_pd(f), inv, nearest));
+        const __m512i h = _mm512_or_si512(_mm512_and_si512(p, _mm512_set1_epi64(std::int64_t(1) << 63)),
+                                          _mm512_castpd_si512(_mm512_set1_pd(below_half)));
+        return _mm512_cvtt_roundpd_epi32(_mm512_add_round_pd(_mm512_castsi512_pd(p), _mm512_castsi512_pd(h), nearest),
+                                         _MM_FROUND_NO_EXC);
     }
     /// The same for 16 floats.
     static __m512i round16(__m512 f, __m512d inv) {
@@ -82,13 +95,14 @@ struct act_avx512 {
 /// AVX2 element operations.
 template <class Arch>
 struct act_avx2 {
-    /// round_half_away(double(f[i]) · inv) for 4 floats, as int32.
+    /// round_half_away(double(f[i]) · inv) for 4 floats, as int32 (see the file comment).
     static __m128i round4(__m128 f, __m256d inv) {
-        const __m256d v = _mm256_mul_pd(_mm256_cvtps_pd(f), inv), half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0);
-        const __m256d t = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        const __m256d up = _mm256_and_pd(_mm256_cmp_pd(v, _mm256_add_pd(t, half), _CMP_GE_OQ), one);
-        const __m256d down = _mm256_and_pd(_mm256_cmp_pd(v, _mm256_sub_pd(t, half), _CMP_LE_OQ), one);
-        return _mm256_cvttpd_epi32(_mm256_sub_pd(_mm256_add_pd(t, up), down));
+        __m256d p = _mm256_mul_pd(_mm256_cvtps_pd(f), inv);
+#if defined(__GNUC__)
+        __asm__("" : "+x"(p));  // the product rounded on its own: no FMA with the add below
+#endif
+        const __m256d h = _mm256_or_pd(_mm256_and_pd(p, _mm256_set1_pd(-0.0)), _mm256_set1_pd(below_half));
+        return _mm256_cvttpd_epi32(_mm256_add_pd(p, h));
     }
     /// The same for 8 floats.
     static __m256i round8(__m256 f, __m256d inv) {
