@@ -3,8 +3,10 @@
 // thread, so the choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); and the q16
 // GEMM micro-kernel (dot_words_q16 on a 16-row tile of looked-up words against m activations) beside the row kernel on
 // the same rows.
+// The activation quantizers (quantize_q8a / quantize_q16a: the serial step before every integer GEMV) of each kernel
+// set this CPU runs, the scalar reference included, side by side at 4096 and 14336 columns.
 // Timed in CPU time (one thread): on a shared machine the wall clock also counts the time other processes hold the core.
-// Items: weights (int_rows), multiply-adds (int_gemm_words). Run: QAMW_ISA=avx2 build/bench/qamw_bench
+// Items: weights (int_rows), multiply-adds (int_gemm_words), activation elements (int_quantize). Run: QAMW_ISA=avx2 build/bench/qamw_bench
 //   --benchmark_filter=int_ --benchmark_repetitions=7 --benchmark_enable_random_interleaving=true
 //   --benchmark_report_aggregates_only=true
 #include "common/random.hpp"
@@ -104,6 +106,32 @@ void int_gemm_words(benchmark::State& s) {
     }
     s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(m * tile * 2 * pairs));
 }
+
+// Args: columns (2·pairs), path (8: quantize_q8a, 16: quantize_q16a), kernel set (qamw::isa as an int).
+void int_quantize(benchmark::State& s) {
+    const std::size_t cols = std::size_t(s.range(0)), np = cols / 2;
+    const int path = int(s.range(1));
+    const kernel_table* t = kernels_for(static_cast<isa>(s.range(2)));
+    s.SetLabel(std::string(isa_name(static_cast<isa>(s.range(2)))) + " q" + std::to_string(path) + " " +
+               std::to_string(cols) + " columns");
+    const std::vector<float> xt = tools::gaussian_vector(7, cols);
+    std::vector<block_q8a> a8(q8a_blocks(np));
+    std::vector<block_q16a> a16(q16a_blocks(np));
+    for (auto _ : s) {
+        if (path == 8) benchmark::DoNotOptimize(t->quantize_q8a(xt.data(), np, a8.data()));
+        else t->quantize_q16a(xt.data(), np, a16.data());
+        benchmark::ClobberMemory();
+    }
+    s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(cols));
+}
+
+void int_quantize_args(benchmark::internal::Benchmark* b) {
+    for (int cols : {4096, 14336})
+        for (int path : {8, 16})
+            for (isa id : available_isas()) b->Args({cols, path, int(id)});
+}
+
+BENCHMARK(int_quantize)->Apply(int_quantize_args)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(int_gemm_words)->Args({1, 11})->Args({512, 9})->Args({512, 11})->Unit(benchmark::kMillisecond);
 

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -120,11 +121,142 @@ TEST_CASE("int codebook and activation formats", "[kernels][int]") {
 TEST_CASE("the activations' rounding is std::lround exactly, halves and their neighbours included", "[kernels][int]") {
     tools::rng r(9);
     for (double h = -4096; h <= 4096; h += 0.5)
-        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) REQUIRE(detail::round_half_away(v) == std::lround(v));
+        for (double v : {h, std::nextafter(h, 1e9), std::nextafter(h, -1e9)}) {
+            REQUIRE(detail::round_half_away(v) == std::lround(v));
+#if defined(__x86_64__) || defined(_M_X64)
+            // the x86 quantizers' form (kernels/int_quantize.hpp), on the same values and ±(0.5 − 2^−54)
+            for (double w : {v, std::nextafter(0.5, 0.0), -std::nextafter(0.5, 0.0)})
+                REQUIRE(std::trunc(w + std::copysign(kernels::x86::below_half, w)) == double(std::lround(w)));
+#endif
+        }
     for (int i = 0; i < 100000; ++i) {
         const double v = (r.uniform() - 0.5) * 9000.0;
         REQUIRE(detail::round_half_away(v) == std::lround(v));
     }
+}
+
+namespace {
+
+/// Activations that test the quantizers' edges, 2·pairs floats (pairs % 16 == 0), by `kind`:
+///   0 Gaussian;  1 exact ties: per 16 pairs a max of ±127 (q8 inv = 1) or, per 64 pairs, ±4095 (q16 inv = 1) and
+///   every other element a random h + 0.5 or its float neighbours, so the scaled products are exactly at or next to
+///   .5; 2 magnitudes: blocks of huge values (up to FLT_MAX), of denormals only, of zeros and −0, a huge outlier among
+///   tiny values, the max at the block's last element, negative maxima.
+std::vector<float> edge_activation(tools::rng& r, std::size_t pairs, int kind) {
+    std::vector<float> xt(2 * pairs);
+    for (float& v : xt) v = float(r.normal());
+    if (kind == 1) {
+        for (std::size_t i = 0; i < xt.size(); ++i) {
+            const bool q16 = (i / 32) % 2;  // alternate 16-pair runs: q8-exact, q16-exact
+            const float top = q16 ? float(q16_act_max) : 127.0f;
+            const float h = std::floor(float(r.uniform()) * top) + 0.5f;
+            const float t = std::min(h, top - 0.5f);
+            const int which = int(r.next() % 4);
+            const float v = which == 0 ? t : which == 1 ? std::nextafter(t, 0.0f) : which == 2 ? std::nextafter(t, 1e9f) : std::floor(t);
+            xt[i] = r.uniform() < 0.5 ? -v : v;
+        }
+        // the scales: ±top at a block's first element (q8: every 32 floats; q16: every 128, larger than any tie there)
+        for (std::size_t i = 0; i < xt.size(); i += 32) xt[i] = (i / 32) % 2 ? -127.0f : 127.0f;
+        for (std::size_t i = 0; i < xt.size(); i += 128) xt[i] = float(q16_act_max);
+    } else if (kind == 2) {
+        for (std::size_t b = 0; b * 32 < xt.size(); ++b) {
+            float* v = xt.data() + 32 * b;
+            switch (b % 7) {
+                case 0: for (int i = 0; i < 32; ++i) v[i] *= 1e37f; v[31] = -FLT_MAX; break;  // the max last, negative
+                case 1: for (int i = 0; i < 32; ++i) v[i] = float(r.normal()) * 1e-40f; v[5] = 1.4e-45f; break;  // denormals
+                case 2: for (int i = 0; i < 32; ++i) v[i] = i % 2 ? 0.0f : -0.0f; break;
+                case 3: for (int i = 0; i < 32; ++i) v[i] *= 1e-30f; v[17] = 3e30f; break;  // an outlier among tiny values
+                case 4: for (int i = 0; i < 32; ++i) v[i] = float(r.normal()) * 1e-39f; v[30] = -FLT_MIN; break;
+                case 5: v[31] = 1e6f; break;
+                default: break;
+            }
+        }
+    }
+    return xt;
+}
+
+}  // namespace
+
+TEST_CASE("activation quantizers: every kernel set gives the references' bytes, scales and bias", "[kernels][int][isa]") {
+    tools::rng r(23);
+    for (isa id : available_isas()) {
+        const kernel_table& t = *kernels_for(id);
+        REQUIRE(t.quantize_q8a != nullptr);
+        REQUIRE(t.quantize_q16a != nullptr);
+        for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 272, 2000, 2048, 7168})
+            for (int kind : {0, 1, 2}) {
+                INFO("isa " << isa_name(id) << " pairs " << pairs << " kind " << kind);
+                const std::vector<float> xt = edge_activation(r, pairs, kind);
+                // outputs prefilled with different garbage: every byte the reference writes must be written
+                std::vector<block_q8a> want8(q8a_blocks(pairs)), got8(q8a_blocks(pairs));
+                std::vector<block_q16a> want16(q16a_blocks(pairs)), got16(q16a_blocks(pairs));
+                std::memset(want8.data(), 0x5a, want8.size() * sizeof(block_q8a));
+                std::memset(got8.data(), 0xa5, got8.size() * sizeof(block_q8a));
+                std::memset(want16.data(), 0x5a, want16.size() * sizeof(block_q16a));
+                std::memset(got16.data(), 0xa5, got16.size() * sizeof(block_q16a));
+                const float want_bias = quantize_q8a(xt.data(), pairs, want8.data());
+                const float got_bias = t.quantize_q8a(xt.data(), pairs, got8.data());
+                quantize_q16a(xt.data(), pairs, want16.data());
+                t.quantize_q16a(xt.data(), pairs, got16.data());
+                REQUIRE(std::memcmp(&got_bias, &want_bias, sizeof(float)) == 0);
+                REQUIRE(std::memcmp(got8.data(), want8.data(), want8.size() * sizeof(block_q8a)) == 0);
+                REQUIRE(std::memcmp(got16.data(), want16.data(), want16.size() * sizeof(block_q16a)) == 0);
+                if (kind == 1) {  // the ties are there: some element at exactly ±(h + 0.5) after scaling, rounded away
+                    int ties8 = 0, ties16 = 0;
+                    for (std::size_t i = 0; i < xt.size(); ++i) {
+                        const block_q8a& b8 = want8[i / 128];
+                        const std::size_t p = (i / 2) % 64;
+                        const float d8 = b8.d[p / 16];
+                        if (d8 == 1.0f && xt[i] != std::floor(xt[i]) && xt[i] - std::trunc(xt[i]) == std::copysign(0.5f, xt[i])) {
+                            ++ties8;
+                            REQUIRE(int(i % 2 ? b8.y[p] : b8.x[p]) == int(std::lround(xt[i])));
+                        }
+                        const block_q16a& b16 = want16[i / 128];
+                        if (b16.d == 1.0f && xt[i] - std::trunc(xt[i]) == std::copysign(0.5f, xt[i])) {
+                            ++ties16;
+                            REQUIRE(int(b16.q[i % 128]) == int(std::lround(xt[i])));
+                        }
+                    }
+                    if (pairs >= 64) REQUIRE((ties8 > 0 && ties16 > 0));
+                }
+            }
+    }
+}
+
+TEST_CASE("activation quantizers: a NaN or Inf is refused with the reference's error, every kernel set", "[kernels][int][isa]") {
+    tools::rng r(29);
+    const std::size_t pairs = 272;  // 5 q8 blocks (the last partial), 5 q16 blocks (the last of 16 pairs)
+    auto message = [](auto&& f) -> std::string {
+        try {
+            f();
+        } catch (const error& e) {
+            REQUIRE(e.code() == errc::non_finite);
+            return e.what();
+        }
+        FAIL("a non-finite activation was quantized");
+        return {};
+    };
+    for (float bad : {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY})
+        // the first, a middle, the last element of a block; one in an all-zero block; the very last element
+        for (std::size_t at : {std::size_t{0}, std::size_t{37}, std::size_t{127}, std::size_t{200}, 2 * pairs - 1}) {
+            std::vector<float> xt(2 * pairs);
+            for (float& v : xt) v = float(r.normal());
+            std::fill(xt.begin() + 192, xt.begin() + 224, 0.0f);
+            xt[at] = bad;
+            if (at + 40 < xt.size()) xt[at + 40] = -bad;  // a second bad element later: the first is named
+            std::vector<block_q8a> a8(q8a_blocks(pairs));
+            std::vector<block_q16a> a16(q16a_blocks(pairs));
+            const std::string want8 = message([&] { quantize_q8a(xt.data(), pairs, a8.data()); });
+            const std::string want16 = message([&] { quantize_q16a(xt.data(), pairs, a16.data()); });
+            REQUIRE_THAT(want8, Catch::Contains("xt[" + std::to_string(at) + "]"));
+            REQUIRE(want16 == want8);
+            for (isa id : available_isas()) {
+                INFO("isa " << isa_name(id) << " value " << bad << " at " << at);
+                const kernel_table& t = *kernels_for(id);
+                REQUIRE(message([&] { t.quantize_q8a(xt.data(), pairs, a8.data()); }) == want8);
+                REQUIRE(message([&] { t.quantize_q16a(xt.data(), pairs, a16.data()); }) == want16);
+            }
+        }
 }
 
 TEST_CASE("integer row kernels: every ISA against the references and the exact f32 dot, every k", "[kernels][int][isa]") {

@@ -27,7 +27,10 @@
 //                                                                         q8, 64 on q16)
 // with the codebook as integers (cx, cy) · s_c, held by the prepared tensor (built once at construction when asked
 // for: prepared_tensor(v, table, true); 17.5 KiB) and x̃ quantized once per product into caller scratch as
-// d_b · (ax, ay) per block. Two paths, fixed per (kernel set, k) by int_uses_q8 (kernels/table.hpp):
+// d_b · (ax, ay) per block, by the kernel set's quantize_q8a / quantize_q16a (quantize_activation; SIMD on AVX2,
+// AVX-512 and NEON with the scalar references' bits: kernels/int_quantize.hpp). That step is serial in a threaded
+// product (one thread quantizes, the others wait), so it is vectorized like the row kernels. Two paths, fixed per
+// (kernel set, k) by int_uses_q8 (kernels/table.hpp):
 //   q8  k ≤ the kernel set's q8_max_bits (AVX-512 VBMI + VNNI, NEON and the scalar reference 8, AVX-512BW 7, AVX2 6;
 //       kernels/int_product.hpp): int8 codewords looked up in registers; on AVX-512 VNNI 64 pairs per instruction
 //       (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes of codes, ≈ 16/128 (k = 7) or 19/128 (k = 8)
@@ -293,8 +296,9 @@ void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act,
 
 }  // namespace detail
 
-/// act[0, t.int_activation_bytes()) ← x̃ quantized for the integer path of (t, k), from xt = rotate(x) (finite: a NaN
-/// or Inf is errc::non_finite). act: caller scratch, 8-byte aligned. Throws unless t.has_integer().
+/// act[0, t.int_activation_bytes()) ← x̃ quantized for the integer path of (t, k) by k.quantize_q8a or k.quantize_q16a
+/// (the same bytes on every kernel set), from xt = rotate(x) (finite: a NaN or Inf is errc::non_finite naming the first).
+/// act: caller scratch, 8-byte aligned. Throws unless t.has_integer().
 template <class K = native_kernels>
 void quantize_activation(const prepared_tensor& t, const float* xt, void* act, const K& k = {}) {
     t.int_table();
@@ -302,8 +306,8 @@ void quantize_activation(const prepared_tensor& t, const float* xt, void* act, c
     void* blocks = static_cast<unsigned char*>(act) + int_activation_header_bytes;
     const bool q8 = int_uses_q8(k, t.bits());
     float bias = 0;
-    if (q8) bias = quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
-    else quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
+    if (q8) bias = k.quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
+    else k.quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
     new (act) detail::int_activation_header{t.pairs(), q8 ? detail::int_path_q8 : detail::int_path_q16, bias};
 }
 

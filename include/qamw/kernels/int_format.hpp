@@ -34,6 +34,12 @@
 // inline for the activations: detail::round_half_away), so tables and activations are bit-identical on every ISA and
 // compiler. A NaN or Inf in the activation is refused (errc::non_finite naming the element): it has
 // no integer image, where the f32 path would carry it into the products.
+//
+// The activation quantizers (quantize_q8a, quantize_q16a) run once per product, serially before the row kernels
+// share the rows out, so their speed matters: their block loop (detail::quantize_q8a_with / quantize_q16a_with) takes
+// the per-element operations as a parameter, the scalar ones here (detail::scalar_act) or the SIMD ones of
+// kernels/int_quantize.hpp (AVX2, AVX-512, NEON), which give the same bytes, scales and bias bit for bit; the kernel
+// sets hand them out as quantize_q8a / quantize_q16a (kernels/table.hpp), and quantize_activation calls those.
 #pragma once
 
 #include <qamw/error.hpp>
@@ -138,12 +144,32 @@ inline int round_half_away(double v) {
     const double r = v - static_cast<double>(i);
     return i + int(r >= 0.5) - int(r <= -0.5);
 }
-}  // namespace detail
 
-/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks. Returns the bias
-/// 128 · Σ_b d_b · Σ_{p ∈ b} (x_p + y_p) that the offset-unsigned codewords of int_codebook::ux8 / uy8 add to a row's
-/// sum (the kernels subtract it).
-inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+/// The scalar element operations of the activation quantizers (the references' own; the SIMD forms of the same three
+/// operations, with the same bits: kernels/int_quantize.hpp). n % 32 == 0 wherever a SIMD form runs.
+struct scalar_act {
+    /// max |v[i]| over i < n; throws errc::non_finite naming x̃[first + i] for the first NaN or Inf.
+    static float absmax(const float* v, std::size_t n, std::size_t first) { return finite_absmax(v, n, first); }
+    /// x[l] = round(v[2l] · inv), y[l] = round(v[2l + 1] · inv) for the 16 pairs at v; returns Σ_l (x[l] + y[l]).
+    static int q8(const float* v, double inv, std::int8_t* x, std::int8_t* y) {
+        int s = 0;
+        for (std::size_t l = 0; l < 16; ++l) {
+            const int qx = round_half_away(double(v[2 * l]) * inv), qy = round_half_away(double(v[2 * l + 1]) * inv);
+            x[l] = static_cast<std::int8_t>(qx), y[l] = static_cast<std::int8_t>(qy);
+            s += qx + qy;
+        }
+        return s;
+    }
+    /// q[i] = round(v[i] · inv) for i < n.
+    static void q16(const float* v, std::size_t n, double inv, std::int16_t* q) {
+        for (std::size_t i = 0; i < n; ++i) q[i] = static_cast<std::int16_t>(round_half_away(double(v[i]) * inv));
+    }
+};
+
+/// quantize_q8a on the element operations E (scalar_act or a SIMD form): the block loop, the scales and the bias's
+/// double sum in block order are E's only context, so every E that gives scalar_act's elements gives its bits.
+template <class E>
+float quantize_q8a_with(const float* xt, std::size_t pairs, block_q8a* out) {
     double bias = 0;
     for (std::size_t b = 0; b < q8a_blocks(pairs); ++b) {
         block_q8a& blk = out[b];
@@ -155,34 +181,46 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
                 std::fill(blk.y + j * 16, blk.y + j * 16 + 16, std::int8_t{0});
                 continue;
             }
-            const float m = detail::finite_absmax(xt + 2 * p0, 32, 2 * p0);
+            const float m = E::absmax(xt + 2 * p0, 32, 2 * p0);
             const double inv = m > 0 ? 127.0 / m : 0.0;
             blk.d[j] = static_cast<float>(m / 127.0);
-            long s = 0;
-            for (std::size_t l = 0; l < 16; ++l) {
-                const int qx = detail::round_half_away(double(xt[2 * (p0 + l)]) * inv);
-                const int qy = detail::round_half_away(double(xt[2 * (p0 + l) + 1]) * inv);
-                blk.x[j * 16 + l] = static_cast<std::int8_t>(qx), blk.y[j * 16 + l] = static_cast<std::int8_t>(qy);
-                s += qx + qy;
-            }
+            const int s = E::q8(xt + 2 * p0, inv, blk.x + j * 16, blk.y + j * 16);
             bias += 128.0 * double(blk.d[j]) * double(s);
         }
     }
     return static_cast<float>(bias);
 }
 
-/// Quantizes xt[0, 2·pairs) (all finite) into q16a_blocks(pairs) blocks; the last block's pairs past the row are 0.
-inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
+/// quantize_q16a on the element operations E (see quantize_q8a_with).
+template <class E>
+void quantize_q16a_with(const float* xt, std::size_t pairs, block_q16a* out) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
         const std::size_t n = 2 * std::min(q16_block_pairs, pairs - b * q16_block_pairs);
         const float* v = xt + 2 * q16_block_pairs * b;
-        const float m = detail::finite_absmax(v, n, 2 * q16_block_pairs * b);
+        const float m = E::absmax(v, n, 2 * q16_block_pairs * b);
         const double inv = m > 0 ? q16_act_max / double(m) : 0.0;
         out[b].d = static_cast<float>(m / double(q16_act_max));
         std::fill(std::begin(out[b].zero), std::end(out[b].zero), std::uint8_t{0});
-        for (std::size_t i = 0; i < 2 * q16_block_pairs; ++i)
-            out[b].q[i] = i < n ? static_cast<std::int16_t>(detail::round_half_away(double(v[i]) * inv)) : std::int16_t{0};
+        E::q16(v, n, inv, out[b].q);
+        std::fill(out[b].q + n, out[b].q + 2 * q16_block_pairs, std::int16_t{0});
     }
+}
+}  // namespace detail
+
+/// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks: per
+/// 16 pairs d = max|x̃| / 127 (a float), each element round_half_away(double(x̃) · (127.0 / max)). Returns the bias
+/// 128 · Σ_b d_b · Σ_{p ∈ b} (x_p + y_p) that the offset-unsigned codewords of int_codebook::ux8 / uy8 add to a row's
+/// sum (the kernels subtract it), summed in double in block order. The scalar reference; the kernel sets' quantize_q8a
+/// (kernels/table.hpp; SIMD on AVX2, AVX-512 and NEON: kernels/int_quantize.hpp) give the same bytes and bias.
+inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+    return detail::quantize_q8a_with<detail::scalar_act>(xt, pairs, out);
+}
+
+/// Quantizes xt[0, 2·pairs) (all finite) into q16a_blocks(pairs) blocks: per 64 pairs d = max|x̃| / q16_act_max,
+/// each element round_half_away(double(x̃) · (q16_act_max / double(max))); the last block's pairs past the row are 0.
+/// The scalar reference (any pairs); the kernel sets' quantize_q16a (pairs % 16 == 0) give the same bytes.
+inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
+    detail::quantize_q16a_with<detail::scalar_act>(xt, pairs, out);
 }
 
 namespace ref {

@@ -20,6 +20,8 @@
 //     loads assembled into a ymm (vmovd / vpinsrd / vinserti128); AVX2 / AVX-512BW one vpmaddwd + vpaddd per 8 pairs,
 //     AVX-512 VNNI one (256-bit) vpdpwssd; per 64 pairs one convert and one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
 //     kernels::overread = 8).
+//   int_product<Arch>::quantize_q8a / quantize_q16a  (the activation quantizers: the references' block loop with the
+//   SIMD element operations of kernels/int_quantize.hpp on AVX2, AVX-512 and NEON, the same bits)
 //   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
 //     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the GEMM
 //     micro-kernel x86::q16_tile on those words against m activations: tiles of R rows × M activations
@@ -46,6 +48,7 @@
 #include <qamw/kernels/int_avx2.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/int_neon.hpp>
+#include <qamw/kernels/int_quantize.hpp>
 #include <qamw/kernels/lookup.hpp>
 
 #include <xsimd/xsimd.hpp>
@@ -325,6 +328,36 @@ struct int_product {
                                        : std::is_base_of_v<xsimd::avx512bw, Arch> ? 7
                                        : has_avx2                                  ? 6
                                                                                    : 0;
+
+    /// quantize_q8a (kernels/int_format.hpp) with SIMD element operations (kernels/int_quantize.hpp) on AVX-512 (the
+    /// avx512bw set and those derived from it), AVX2 and NEON, the scalar reference elsewhere: the same blocks and bias,
+    /// bit for bit (pairs % 16 == 0).
+    static float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+#if defined(__x86_64__) || defined(_M_X64)
+        if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>)
+            return qamw::detail::quantize_q8a_with<x86::act_avx512<Arch>>(xt, pairs, out);
+        else if constexpr (has_avx2)
+            return qamw::detail::quantize_q8a_with<x86::act_avx2<Arch>>(xt, pairs, out);
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) return qamw::detail::quantize_q8a_with<arm::act_neon<Arch>>(xt, pairs, out);
+#endif
+        return qamw::quantize_q8a(xt, pairs, out);
+    }
+
+    /// quantize_q16a likewise (pairs % 16 == 0).
+    static void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
+#if defined(__x86_64__) || defined(_M_X64)
+        if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>)
+            return qamw::detail::quantize_q16a_with<x86::act_avx512<Arch>>(xt, pairs, out);
+        else if constexpr (has_avx2)
+            return qamw::detail::quantize_q16a_with<x86::act_avx2<Arch>>(xt, pairs, out);
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) return qamw::detail::quantize_q16a_with<arm::act_neon<Arch>>(xt, pairs, out);
+#endif
+        qamw::quantize_q16a(xt, pairs, out);
+    }
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against
     /// the q8 activation `a` (q8a_blocks(pairs) blocks) with its bias (quantize_q8a). Reads no byte past the codes.

@@ -63,6 +63,12 @@ struct simd_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         kernels::product<F>::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
+    static float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+        return kernels::int_product<Arch>::quantize_q8a(xt, pairs, out);
+    }
+    static void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
+        kernels::int_product<Arch>::quantize_q16a(xt, pairs, out);
+    }
     static constexpr int q8_max_bits = kernels::int_product<Arch>::q8_max_bits;
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                             const int_codebook& cb, const block_q8a* a, float bias, float* y) {
@@ -105,6 +111,8 @@ struct ref_kernels {
                          std::size_t nb, std::size_t n, float* y, std::size_t ldy) {
         ref::dot_tile(q, ldq, rows, x, ldx, nb, n, y, ldy);
     }
+    static float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) { return qamw::quantize_q8a(xt, pairs, out); }
+    static void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) { qamw::quantize_q16a(xt, pairs, out); }
     static constexpr int q8_max_bits = 8;
     static void dot_rows_q8(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                             const int_codebook& cb, const block_q8a* a, float bias, float* y) {
@@ -138,6 +146,12 @@ struct kernel_table {
     /// y[b·ldy + i] = Σ_{j<n} q[i·ldq + j] · x[b·ldx + j] for i < rows, b < nb.
     void (*dot_tile)(const float* q, std::size_t ldq, std::size_t rows, const float* x, std::size_t ldx,
                      std::size_t nb, std::size_t n, float* y, std::size_t ldy);
+    /// Integer path: the rotated activation xt[0, 2·pairs) (pairs % 16 == 0) quantized into q8a_blocks(pairs) q8 blocks;
+    /// returns the bias. The bytes and bias of the scalar reference quantize_q8a (kernels/int_format.hpp) on every ISA;
+    /// a NaN or Inf is its errc::non_finite naming the first. SIMD on AVX2, AVX-512 and NEON (kernels/int_quantize.hpp).
+    float (*quantize_q8a)(const float* xt, std::size_t pairs, block_q8a* out);
+    /// The same into q16a_blocks(pairs) q16 blocks (the reference: quantize_q16a).
+    void (*quantize_q16a)(const float* xt, std::size_t pairs, block_q16a* out);
     /// Integer path, k ≤ 8 (kernels/int_product.hpp): y[r] ≈ ⟨ĉ_r, x̃⟩ for rows at codes + r·stride against the q8
     /// activation; nullptr where this ISA has no SIMD version (callers then use dot_rows_q16).
     void (*dot_rows_q8)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
@@ -170,6 +184,7 @@ template <class K>
 constexpr kernel_table make_kernel_table() {
     return kernel_table{K::id,           &K::fwht_forward, &K::fwht_inverse,
                         &K::lookup_row,  &K::dot_row,      &K::dot_tile,
+                        &K::quantize_q8a, &K::quantize_q16a,
                         K::q8_max_bits > 0 ? &K::dot_rows_q8 : nullptr, K::q8_max_bits, &K::dot_rows_q16,
                         &K::lookup_q16,  &K::dot_words_q16};
 }
