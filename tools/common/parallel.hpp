@@ -91,9 +91,14 @@ public:
     bool try_run(std::size_t n, std::size_t threads, const std::function<void(std::size_t)>& task) {
         bool expected = false;
         if (inside() || !busy_.compare_exchange_strong(expected, true)) return false;
-        while (workers_.size() + 1 < threads) {  // only this caller (busy_) touches workers_
-            const std::size_t home = workers_.size() + 1;
-            workers_.emplace_back([this, home] { work(home); });
+        try {
+            while (workers_.size() + 1 < threads) {  // only this caller (busy_) touches workers_
+                const std::size_t home = workers_.size() + 1;
+                workers_.emplace_back([this, home] { work(home); });
+            }
+        } catch (...) {  // no thread could be started: the pool stays usable, this caller sees the error
+            busy_.store(false);
+            throw;
         }
         // a seqlock of sequentially consistent atomics (no fences): a worker that reads a field of the next run
         // also reads the odd count stored before it
