@@ -329,34 +329,29 @@ struct int_product {
                                        : has_avx2                                  ? 6
                                                                                    : 0;
 
-    /// quantize_q8a (kernels/int_format.hpp) with SIMD element operations (kernels/int_quantize.hpp) on AVX-512 (the
-    /// avx512bw set and those derived from it), AVX2 and NEON, the scalar reference elsewhere: the same blocks and bias,
-    /// bit for bit (pairs % 16 == 0).
-    static float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+    /// The element operations of the activation quantizers on Arch (kernels/int_quantize.hpp): AVX-512 (the avx512bw
+    /// set and those derived from it), AVX2, NEON; the scalar reference's elsewhere. Used as decltype(act_ops()).
+    static auto act_ops() {
 #if defined(__x86_64__) || defined(_M_X64)
-        if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>)
-            return qamw::detail::quantize_q8a_with<x86::act_avx512<Arch>>(xt, pairs, out);
-        else if constexpr (has_avx2)
-            return qamw::detail::quantize_q8a_with<x86::act_avx2<Arch>>(xt, pairs, out);
+        if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) return x86::act_avx512<Arch>{};
+        else if constexpr (has_avx2) return x86::act_avx2<Arch>{};
+        else return qamw::detail::scalar_act{};
+#elif defined(__aarch64__) || defined(_M_ARM64)
+        if constexpr (has_neon) return arm::act_neon<Arch>{};
+        else return qamw::detail::scalar_act{};
+#else
+        return qamw::detail::scalar_act{};
 #endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-        if constexpr (has_neon) return qamw::detail::quantize_q8a_with<arm::act_neon<Arch>>(xt, pairs, out);
-#endif
-        return qamw::quantize_q8a(xt, pairs, out);
+    }
+
+    /// quantize_q8a (kernels/int_format.hpp) on act_ops(): the reference's blocks and bias, bit for bit (pairs % 16 == 0).
+    static float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
+        return qamw::detail::quantize_q8a_with<decltype(act_ops())>(xt, pairs, out);
     }
 
     /// quantize_q16a likewise (pairs % 16 == 0).
     static void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
-#if defined(__x86_64__) || defined(_M_X64)
-        if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>)
-            return qamw::detail::quantize_q16a_with<x86::act_avx512<Arch>>(xt, pairs, out);
-        else if constexpr (has_avx2)
-            return qamw::detail::quantize_q16a_with<x86::act_avx2<Arch>>(xt, pairs, out);
-#endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-        if constexpr (has_neon) return qamw::detail::quantize_q16a_with<arm::act_neon<Arch>>(xt, pairs, out);
-#endif
-        qamw::quantize_q16a(xt, pairs, out);
+        qamw::detail::quantize_q16a_with<decltype(act_ops())>(xt, pairs, out);
     }
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against
