@@ -83,22 +83,22 @@ echo "arm: built $build/qamw_tests ($(file -b "$build/qamw_tests" | cut -d, -f1-
 # objects share must therefore compile to the same instructions, or ARMv8.2 code could reach the ARMv8.0 set.
 objdump=aarch64-linux-gnu-objdump
 neon="$build/obj/src_isa_neon.cpp.o" dot="$build/obj/src_isa_neondot.cpp.o"
-# Weak functions are nm's type W (weak data, V: qamw::error's vtable and typeinfo, has no instructions to compare).
-shared=$(comm -12 <(aarch64-linux-gnu-nm "$neon" | awk '$2 == "W" {print $3}' | sort) \
-                  <(aarch64-linux-gnu-nm "$dot" | awk '$2 == "W" {print $3}' | sort))
-insns() { "$objdump" -d --no-show-raw-insn -j ".text.$2" "$1" | grep -P '^\s+[0-9a-f]+:' | cut -f2-; }
-for sym in $shared; do
-  a=$(insns "$neon" "$sym" || true) b=$(insns "$dot" "$sym" || true)  # grep finds nothing: empty, not an exit (set -e)
-  if [ -z "$a" ]; then
-    echo "arm: no instructions found for $(echo "$sym" | c++filt) in $neon (a comparison of nothing)" >&2
-    exit 1
-  fi
-  if [ "$a" != "$b" ]; then
-    echo "arm: $(echo "$sym" | c++filt) compiles differently for neon and neondot" >&2
-    exit 1
-  fi
-done
-echo "arm: the $(echo "$shared" | wc -w) functions neon and neondot share compile to the same instructions"
+# Each object's weak functions with the section holding their code (an alias, such as a complete-object destructor,
+# shares its base's section), joined on the name.
+funcs() { "$objdump" -t "$1" | awk '$2 == "w" && $3 == "F" {print $6, $4}' | LC_ALL=C sort; }
+shared=$(LC_ALL=C join <(funcs "$neon") <(funcs "$dot"))
+insns() { "$objdump" -d --no-show-raw-insn -j "$2" "$1" | grep -P '^\s+[0-9a-f]+:' | cut -f2-; }
+n=0
+while read -r sym sa sb; do
+  name=$(echo "$sym" | c++filt)
+  [ "$sa" = "$sb" ] || { echo "arm: $name is in section $sa for neon, $sb for neondot" >&2; exit 1; }
+  a=$(insns "$neon" "$sa" || true) b=$(insns "$dot" "$sb" || true)  # grep finds nothing: empty, not an exit (set -e)
+  [ -n "$a" ] || { echo "arm: no instructions found for $name in $neon (a comparison of nothing)" >&2; exit 1; }
+  [ "$a" = "$b" ] || { echo "arm: $name compiles differently for neon and neondot" >&2; exit 1; }
+  n=$((n + 1))
+done <<<"$shared"
+[ "$n" -gt 0 ] || { echo "arm: no shared functions found in $neon and $dot" >&2; exit 1; }
+echo "arm: the $n functions neon and neondot share compile to the same instructions"
 
 # Which kernels the dispatcher picks on this (emulated) CPU, and every ISA it can run.
 cat >"$build/isa_probe.cpp" <<'EOF'
