@@ -6,9 +6,9 @@
 // The activation quantizers (quantize_q8a / quantize_q16a: the serial step before every integer GEMV) of each kernel
 // set this CPU runs, the scalar reference included, side by side at 4096 and 14336 columns.
 // Timed in CPU time (one thread): on a shared machine the wall clock also counts the time other processes hold the core.
-// Items: weights (int_rows), multiply-adds (int_gemm_words), activation elements (int_quantize). Run: QAMW_ISA=avx2 build/bench/qamw_bench
-//   --benchmark_filter=int_ --benchmark_repetitions=7 --benchmark_enable_random_interleaving=true
-//   --benchmark_report_aggregates_only=true
+// Items: weights (int_rows), multiply-adds (int_gemm_words), activation elements (int_quantize).
+// Run: QAMW_ISA=avx2 build/bench/qamw_bench --benchmark_filter=int_ --benchmark_repetitions=7
+//   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 #include "common/random.hpp"
 
 #include <qamw/codebooks/lm2d.hpp>
