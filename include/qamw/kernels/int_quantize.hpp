@@ -92,12 +92,19 @@ struct act_avx512 {
     }
 };
 
+/// T, as a type that depends on Arch: a compiler then checks an asm operand of this type only where the template is
+/// instantiated (Clang refuses a 256-bit "x" operand in a translation unit built without AVX, even unused).
+template <class Arch, class T>
+struct arch_dependent {
+    using type = T;
+};
+
 /// AVX2 element operations.
 template <class Arch>
 struct act_avx2 {
     /// round_half_away(double(f[i]) · inv) for 4 floats, as int32 (see the file comment).
     static __m128i round4(__m128 f, __m256d inv) {
-        __m256d p = _mm256_mul_pd(_mm256_cvtps_pd(f), inv);
+        typename arch_dependent<Arch, __m256d>::type p = _mm256_mul_pd(_mm256_cvtps_pd(f), inv);
 #if defined(__GNUC__)
         __asm__("" : "+x"(p));  // the product rounded on its own: no FMA with the add below
 #endif
