@@ -21,7 +21,7 @@
 //                to at most K + 1 − 2·ulp(p): below K + 1.
 //              The product and the sum must each be rounded (an FMA would skip the product's rounding): AVX-512 uses
 //              the explicit-rounding intrinsics (never contracted); AVX2 passes the product through an empty asm on
-//              GCC and Clang (the project also compiles with -ffp-contract=off).
+//              GCC, and on Clang where AVX is on (act_avx2::round4; the project also compiles with -ffp-contract=off).
 //              NEON: FCVTAS (vcvtaq_s64_f64), the hardware's round-to-nearest-ties-away conversion, the same integer.
 //            |round| ≤ 127 (q8) or q16_act_max (q16) since |v| ≤ max · inv, so the narrowing to int8 / int16 is exact.
 //   q8 sums  a sub-block's Σ (x + y) in int32 lanes (exact); the driver adds 128 · d · sum to the bias in double in
@@ -92,21 +92,18 @@ struct act_avx512 {
     }
 };
 
-/// T, as a type that depends on Arch: a compiler then checks an asm operand of this type only where the template is
-/// instantiated (Clang refuses a 256-bit "x" operand in a translation unit built without AVX, even unused).
-template <class Arch, class T>
-struct arch_dependent {
-    using type = T;
-};
-
 /// AVX2 element operations.
 template <class Arch>
 struct act_avx2 {
     /// round_half_away(double(f[i]) · inv) for 4 floats, as int32 (see the file comment).
     static __m128i round4(__m128 f, __m256d inv) {
-        typename arch_dependent<Arch, __m256d>::type p = _mm256_mul_pd(_mm256_cvtps_pd(f), inv);
-#if defined(__GNUC__)
-        __asm__("" : "+x"(p));  // the product rounded on its own: no FMA with the add below
+        __m256d p = _mm256_mul_pd(_mm256_cvtps_pd(f), inv);
+        // The product rounded on its own: no FMA with the add below. GCC (which contracts across statements by
+        // default) checks the operand where the template is instantiated; Clang checks it where it is defined and
+        // refuses a 256-bit operand in a translation unit built without AVX, so it gets the barrier only with AVX on
+        // (Clang's default -ffp-contract=on does not fuse across the intrinsics' inlined bodies).
+#if defined(__GNUC__) && (!defined(__clang__) || defined(__AVX__))
+        __asm__("" : "+x"(p));
 #endif
         const __m256d h = _mm256_or_pd(_mm256_and_pd(p, _mm256_set1_pd(-0.0)), _mm256_set1_pd(below_half));
         return _mm256_cvttpd_epi32(_mm256_add_pd(p, h));
