@@ -17,6 +17,7 @@
 #include <qamw/kernels/table.hpp>
 
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -48,16 +49,20 @@ inline const kernel_table* kernels_for(isa id) {
 /// Every ISA whose kernels can run here, best last.
 inline std::vector<isa> available_isas() {
     std::vector<isa> out;
-    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::avx512vnni_gather, isa::neon, isa::neondot})
+    for (isa i : all_isas)
         if (kernels_for(i)) out.push_back(i);
     return out;
 }
 
 /// The ISA named `s` ("scalar", "sse2", "avx", "avx2", "avx512", "avx512vnni", "avx512vnni_gather", "neon", "neondot"); throws naming `what` (e.g. "QAMW_ISA").
 inline isa parse_isa(const std::string& s, const std::string& what) {
-    for (isa i : {isa::scalar, isa::sse2, isa::avx, isa::avx2, isa::avx512, isa::avx512vnni, isa::avx512vnni_gather, isa::neon, isa::neondot})
-        if (s == isa_name(i)) return i;
-    throw error(errc::invalid_argument, what + "='" + s + "': expected scalar, sse2, avx, avx2, avx512, avx512vnni, avx512vnni_gather, neon or neondot");
+    std::string names;
+    const std::size_t n = std::size(all_isas);
+    for (std::size_t j = 0; j < n; ++j) {
+        if (s == isa_name(all_isas[j])) return all_isas[j];
+        names += std::string(j == 0 ? "" : j + 1 == n ? " or " : ", ") + isa_name(all_isas[j]);
+    }
+    throw error(errc::invalid_argument, what + "='" + s + "': expected " + names);
 }
 
 /// The kernels of `id`; throws errc::unsupported naming it when they cannot run here.

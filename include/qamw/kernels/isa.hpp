@@ -10,6 +10,10 @@ namespace qamw {
 /// the dot-product extension, ARMv8.2 FEAT_DotProd: the q8 kernel's sdot).
 enum class isa : int { scalar, sse2, avx, avx2, avx512, avx512vnni, avx512vnni_gather, neon, neondot };
 
+/// Every isa, in the enum's order (within each architecture, best last).
+inline constexpr isa all_isas[] = {isa::scalar, isa::sse2,       isa::avx,               isa::avx2, isa::avx512,
+                                   isa::avx512vnni, isa::avx512vnni_gather, isa::neon, isa::neondot};
+
 constexpr const char* isa_name(isa i) {
     switch (i) {
         case isa::scalar: return "scalar";
