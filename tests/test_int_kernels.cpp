@@ -60,6 +60,24 @@ double stated_bound(const std::uint8_t* c, std::size_t pairs, int k, const float
     return b + 1e-5 * mag;
 }
 
+/// A table of the d8 family (int_codebook) on the grid `grid`: random base points (x, y) = grid · (u, v), 255 ≥ u > v ≥ 1,
+/// and their images T_s in code order.
+std::vector<float> grid_d8_table(tools::rng& r, int k, float grid) {
+    const std::size_t n = std::size_t{1} << k, nb = n / 8;
+    std::vector<float> t(2 * n);
+    for (std::size_t b = 0; b < nb; ++b) {
+        const int u = 2 + int(r.next() % 254), v = 1 + int(r.next() % std::uint64_t(u - 1));
+        t[2 * b] = grid * float(u), t[2 * b + 1] = grid * float(v);
+    }
+    for (std::size_t c = nb; c < n; ++c) {
+        const std::size_t s = c / nb, b = c % nb;
+        float x = t[2 * b], y = t[2 * b + 1];
+        if (s & 4) std::swap(x, y);
+        t[2 * c] = s & 1 ? -x : x, t[2 * c + 1] = s & 2 ? -y : y;
+    }
+    return t;
+}
+
 }  // namespace
 
 TEST_CASE("int codebook and activation formats", "[kernels][int]") {
@@ -521,4 +539,107 @@ TEST_CASE("tools::matmul on the integer kernels stays within the integer paths' 
             CHECK(std::sqrt(e / s) <= (int_uses_q8(t, k) ? 3e-2 : 1e-3));
         }
     }
+}
+
+TEST_CASE("split q16 activation: a relayout of q16's integers, the same bytes from every kernel set", "[kernels][int][isa]") {
+    tools::rng r(23);
+    for (std::size_t pairs : {16, 48, 64, 80, 272, 2000}) {
+        INFO("pairs " << pairs);
+        auto o = make_operands(r, 1, pairs, 11);
+        std::vector<block_q16a> a16(q16a_blocks(pairs));
+        std::vector<block_q16s> want(q16a_blocks(pairs));
+        quantize_q16a(o.xt.data(), pairs, a16.data());
+        quantize_q16s(o.xt.data(), pairs, want.data());
+        std::vector<bool> seen(q16_block_pairs);
+        for (std::size_t P = 0; P < q16_block_pairs; ++P) seen[q16s_pair(P)] = true;
+        REQUIRE(std::count(seen.begin(), seen.end(), true) == std::ptrdiff_t(q16_block_pairs));  // a permutation
+        for (std::size_t b = 0; b < want.size(); ++b) {
+            REQUIRE(std::memcmp(&want[b].d, &a16[b].d, 4) == 0);
+            for (std::uint8_t z : want[b].zero) REQUIRE(z == 0);
+            for (std::size_t P = 0; P < q16_block_pairs; ++P)
+                for (int c = 0; c < 2; ++c) {
+                    REQUIRE((want[b].lo[c][P] >= 0 && want[b].hi[c][P] >= -32 && want[b].hi[c][P] <= 31));
+                    REQUIRE(128 * want[b].hi[c][P] + want[b].lo[c][P] == a16[b].q[2 * q16s_pair(P) + c]);
+                }
+        }
+        for (isa id : available_isas()) {
+            const kernel_table& t = *kernels_for(id);
+            INFO("isa " << isa_name(id));
+            REQUIRE((t.quantize_q16s == nullptr) == (t.dot_rows_q16s == nullptr));
+            if (!t.quantize_q16s) continue;
+            std::vector<block_q16s> got(q16a_blocks(pairs));
+            t.quantize_q16s(o.xt.data(), pairs, got.data());
+            REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(block_q16s)) == 0);
+        }
+    }
+}
+
+TEST_CASE("d8 integer codebooks: exact grid integers and byte planes; tables off the grid or without the symmetry are "
+          "refused", "[kernels][int]") {
+    tools::rng r(29);
+    const float grid = 0x1.3p-7f;
+    for (int k : {9, 10, 11}) {
+        INFO("k " << k);
+        const auto t = grid_d8_table(r, k, grid);
+        auto cb = std::make_unique<int_codebook>();
+        make_int_codebook(t.data(), k, *cb, grid);
+        const std::size_t n = std::size_t{1} << k, nb = n / 8;
+        REQUIRE((cb->d8 && cb->s16 == grid));
+        for (std::size_t i = 0; i < 2 * n; ++i) REQUIRE(cb->s16 * cb->xy16[i] == t[i]);
+        for (std::size_t i = 0; i < 256; ++i) {
+            REQUIRE(cb->d8_planes[0][i] == cb->xy16[2 * (i % nb)]);
+            REQUIRE(cb->d8_planes[1][i] == cb->xy16[2 * (i % nb) + 1]);
+        }
+        auto off = t;
+        off[2 * 5 + 1] += grid / 2;  // base point 5 off the grid
+        REQUIRE_THROWS_WITH(make_int_codebook(off.data(), k, *cb, grid), Catch::Contains("codeword 5") && Catch::Contains("not on the grid"));
+        auto asym = t;
+        asym[2 * (nb + 3)] = -asym[2 * (nb + 3)];  // code nb + 3 (s = 1) not T_1 of base point 3
+        REQUIRE_THROWS_WITH(make_int_codebook(asym.data(), k, *cb, grid),
+                            Catch::Contains("codeword " + std::to_string(nb + 3)) && Catch::Contains("not T_s of its base point"));
+        auto far = t;
+        for (float& v : far) v *= 2;  // coordinates up to 510 steps
+        REQUIRE_THROWS_AS(make_int_codebook(far.data(), k, *cb, grid), qamw::error);
+        make_int_codebook(t.data(), k, *cb);  // the same table without its grid: the general rounding, no planes
+        REQUIRE(!cb->d8);
+    }
+}
+
+TEST_CASE("split q16 kernels: d8 codebooks at k = 9, 10, 11 give the q16 kernels' bits on every ISA", "[kernels][int][isa]") {
+    tools::rng r(31);
+    for (int k : {9, 10, 11}) {
+        const float grid = 0x1.1p-6f;
+        const auto table = grid_d8_table(r, k, grid);
+        auto cb = std::make_unique<int_codebook>();
+        make_int_codebook(table.data(), k, *cb, grid);
+        for (std::size_t pairs : {16, 32, 48, 64, 80, 112, 272, 2000, 2048}) {
+            const std::size_t rows = 3, rb = packed_bytes(pairs, k);
+            auto o = make_operands(r, rows, pairs, k);
+            std::vector<block_q16a> a16(q16a_blocks(pairs));
+            std::vector<block_q16s> as(q16a_blocks(pairs));
+            quantize_q16a(o.xt.data(), pairs, a16.data());
+            quantize_q16s(o.xt.data(), pairs, as.data());
+            // the split kernels read no byte past the codes: an exact-size copy (AddressSanitizer sees any overread)
+            const std::vector<std::uint8_t> exact(o.codes.begin(), o.codes.begin() + std::ptrdiff_t(rows * rb));
+            std::vector<float> want(rows), ref_split(rows);
+            ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
+            ref::dot_rows_q16s(exact.data(), rb, rows, pairs, k, *cb, as.data(), ref_split.data());
+            REQUIRE(std::memcmp(ref_split.data(), want.data(), 4 * rows) == 0);
+            for (isa id : available_isas()) {
+                const kernel_table& t = *kernels_for(id);
+                INFO("isa " << isa_name(id) << " k " << k << " pairs " << pairs);
+                REQUIRE(int_uses_q16s(t, *cb) == (t.dot_rows_q16s != nullptr));
+                if (!t.dot_rows_q16s) continue;
+                std::vector<float> q16(rows), got(rows, -1.0f);
+                t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), q16.data());
+                t.dot_rows_q16s(exact.data(), rb, rows, pairs, k, *cb, as.data(), got.data());
+                REQUIRE(std::memcmp(got.data(), q16.data(), 4 * rows) == 0);
+            }
+        }
+    }
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(QAMW_DISPATCH)
+    // the split kernels exist exactly where AVX-512 VBMI + VNNI does
+    for (isa id : available_isas())
+        REQUIRE((kernels_for(id)->dot_rows_q16s != nullptr) == (id == isa::avx512vnni || id == isa::avx512vnni_gather));
+#endif
 }

@@ -246,11 +246,22 @@ namespace detail {
 /// The header at the start of a quantized activation.
 struct int_activation_header {
     std::uint64_t pairs;  ///< the pairs of the tensor it was quantized for
-    std::uint32_t path;   ///< int_path_q8 or int_path_q16
+    std::uint32_t path;   ///< int_path_q8, int_path_q16 or int_path_q16s
     float bias;           ///< q8: quantize_q8a's bias; q16: 0
 };
 static_assert(sizeof(int_activation_header) <= int_activation_header_bytes, "the header fits its bytes");
-inline constexpr std::uint32_t int_path_q8 = 0x61387131, int_path_q16 = 0x36317131;
+inline constexpr std::uint32_t int_path_q8 = 0x61387131, int_path_q16 = 0x36317131, int_path_q16s = 0x73363171;
+
+/// The integer path of tensor t on kernel set k: q8 (int_uses_q8), the split q16 of d8 codebooks (int_uses_q16s) or q16.
+template <class K>
+std::uint32_t int_path(const prepared_tensor& t, const K& k) {
+    if (int_uses_q8(k, t.bits())) return int_path_q8;
+    return int_uses_q16s(k, t.int_table()) ? int_path_q16s : int_path_q16;
+}
+
+inline const char* int_path_name(std::uint32_t path) {
+    return path == int_path_q8 ? "q8" : path == int_path_q16s ? "split q16" : "q16";
+}
 
 inline void check_activation_alignment(const void* act) {
     if (reinterpret_cast<std::uintptr_t>(act) % alignof(int_activation_header) != 0)
@@ -258,13 +269,13 @@ inline void check_activation_alignment(const void* act) {
 }
 
 /// The header of the quantized activation `act`, checked against the tensor and the path of its kernel set.
-inline const int_activation_header& checked_activation(const prepared_tensor& t, const void* act, bool q8) {
+inline const int_activation_header& checked_activation(const prepared_tensor& t, const void* act, std::uint32_t path) {
     check_activation_alignment(act);
     const auto& h = *static_cast<const int_activation_header*>(act);
-    if (h.path != (q8 ? int_path_q8 : int_path_q16) || h.pairs != t.pairs())
+    if (h.path != path || h.pairs != t.pairs())
         throw error(errc::invalid_argument,
                     std::string("integer path: the quantized activation was not made by quantize_activation for this "
-                                "tensor's ") + std::to_string(t.pairs()) + " pairs on the " + (q8 ? "q8" : "q16") +
+                                "tensor's ") + std::to_string(t.pairs()) + " pairs on the " + int_path_name(path) +
                         " path of this kernel set");
     return h;
 }
@@ -276,16 +287,19 @@ inline void scale_by_norms(const prepared_tensor& t, std::size_t i0, std::size_t
 
 /// y[i − i0] = r̂_i · ⟨ĉ_i, x̃⟩ on the integer path for rows [i0, i1), one kernel call per contiguous run of rows.
 template <class K>
-void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act, bool q8, std::size_t i0,
+void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act, std::uint32_t path, std::size_t i0,
               std::size_t i1, float* y, const K& k) {
     const auto& h = *static_cast<const int_activation_header*>(act);
     const void* blocks = static_cast<const unsigned char*>(act) + int_activation_header_bytes;
     const std::size_t rb = t.view().row_bytes();
     for (std::size_t i = i0; i < i1;) {
         const std::size_t e = t.contiguous_end(i, i1);
-        if (q8)
+        if (path == int_path_q8)
             k.dot_rows_q8(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q8a*>(blocks),
                           h.bias, y + (i - i0));
+        else if (path == int_path_q16s)
+            k.dot_rows_q16s(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q16s*>(blocks),
+                            y + (i - i0));
         else
             k.dot_rows_q16(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q16a*>(blocks),
                            y + (i - i0));
@@ -304,11 +318,12 @@ void quantize_activation(const prepared_tensor& t, const float* xt, void* act, c
     t.int_table();
     detail::check_activation_alignment(act);
     void* blocks = static_cast<unsigned char*>(act) + int_activation_header_bytes;
-    const bool q8 = int_uses_q8(k, t.bits());
+    const std::uint32_t path = detail::int_path(t, k);
     float bias = 0;
-    if (q8) bias = k.quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
+    if (path == detail::int_path_q8) bias = k.quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
+    else if (path == detail::int_path_q16s) k.quantize_q16s(xt, t.pairs(), static_cast<block_q16s*>(blocks));
     else k.quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
-    new (act) detail::int_activation_header{t.pairs(), q8 ? detail::int_path_q8 : detail::int_path_q16, bias};
+    new (act) detail::int_activation_header{t.pairs(), path, bias};
 }
 
 /// y[i − r0] ≈ (Ŵ x)_i for rows i in [r0, r1) on the integer path, from act = quantize_activation(rotate(x)) with the
@@ -318,9 +333,9 @@ void int_dot_rows(const prepared_tensor& t, const void* act, std::int64_t r0, st
                   const K& k = {}) {
     t.check_rows(r0, r1);
     const int_codebook& cb = t.int_table();
-    const bool q8 = int_uses_q8(k, t.bits());
-    detail::checked_activation(t, act, q8);
-    detail::int_rows(t, cb, act, q8, static_cast<std::size_t>(r0), static_cast<std::size_t>(r1), y, k);
+    const std::uint32_t path = detail::int_path(t, k);
+    detail::checked_activation(t, act, path);
+    detail::int_rows(t, cb, act, path, static_cast<std::size_t>(r0), static_cast<std::size_t>(r1), y, k);
 }
 
 /// y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows i in [r0, r1) and m quantized activations, the b-th at
@@ -333,18 +348,18 @@ void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, st
                    float* y, std::size_t ldy, std::int32_t* scratch, const K& k = {}) {
     t.check_rows(r0, r1);
     const int_codebook& cb = t.int_table();
-    const bool q8 = int_uses_q8(k, t.bits());
+    const std::uint32_t path = detail::int_path(t, k);
     const std::size_t ab = t.int_activation_bytes(), pairs = t.pairs();
     const auto* a = static_cast<const unsigned char*>(acts);
-    for (std::size_t b = 0; b < m; ++b) detail::checked_activation(t, a + b * ab, q8);
+    for (std::size_t b = 0; b < m; ++b) detail::checked_activation(t, a + b * ab, path);
     const std::size_t first = static_cast<std::size_t>(r0), last = static_cast<std::size_t>(r1);
     // the tile's words at a 64-byte boundary (rows are 4·pairs bytes apart, a multiple of 64): the micro-kernel's
     // vector loads then never split a cache line
     std::int32_t* const words = scratch + (64 - reinterpret_cast<std::uintptr_t>(scratch) % 64) % 64 / sizeof(std::int32_t);
     for (std::size_t i0 = first; i0 < last; i0 += int_gemm_tile_rows) {
         const std::size_t i1 = std::min(last, i0 + int_gemm_tile_rows);
-        if (q8 || m == 1) {
-            for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, q8, i0, i1, y + b * ldy + (i0 - first), k);
+        if (path != detail::int_path_q16 || m == 1) {
+            for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, path, i0, i1, y + b * ldy + (i0 - first), k);
             continue;
         }
         for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, words + (i - i0) * pairs);

@@ -85,6 +85,23 @@ struct block_q16a {
 };
 static_assert(sizeof(block_q16a) == 320 && offsetof(block_q16a, q) == 64, "block_q16a: a scale line + 128 int16");
 
+/// q16 activation block split into bytes for the d8 kernels (x86::q16_d8): the same 64 pairs, scale and integers as
+/// block_q16a, each q = 128 · hi + lo with hi = q >> 7 (floor, |hi| ≤ 32) and lo = q & 127, in byte planes: plane[c]
+/// holds coordinate c (0: x, 1: y), byte P of a plane holds pair q16s_pair(P) of the block (the order in which the
+/// kernel's 32-bit lanes sum the pairs ≡ l mod 8 that block_q16a's 8-lane kernels sum; tail pairs past the row are 0).
+/// 320 bytes, like block_q16a, so the activation scratch has one size.
+struct block_q16s {
+    float d;                 ///< the q16a block's scale
+    std::uint8_t zero[60];   ///< 0 (alignment of the planes)
+    std::int8_t hi[2][64];   ///< q >> 7 of coordinate c at byte P
+    std::int8_t lo[2][64];   ///< q & 127 likewise
+};
+static_assert(sizeof(block_q16s) == 320 && offsetof(block_q16s, hi) == 64, "block_q16s: a scale line + 4 byte planes");
+
+/// The pair of a block_q16s plane's byte P: lane L = P / 4 of the kernel's 32-bit lanes sums pairs L mod 8 + 8·(j +
+/// 4·(L / 8)), j = P % 4, so lanes l and l + 8 together hold the pairs ≡ l mod 8.
+constexpr std::size_t q16s_pair(std::size_t P) { return (P / 4) % 8 + 8 * (P % 4 + 4 * (P / 32)); }
+
 /// q8 blocks for a row of `pairs` pairs.
 constexpr std::size_t q8a_blocks(std::size_t pairs) { return (pairs + 63) / 64; }
 /// q16 blocks for a row of `pairs` pairs.
@@ -94,23 +111,58 @@ constexpr std::size_t q16a_blocks(std::size_t pairs) { return (pairs + q16_block
 /// caller-owned; nothing is built implicitly.
 struct int_codebook {
     int k = 0;
+    bool d8 = false;             ///< a d8 table on its grid (make_int_codebook): xy16 exact, d8_planes filled
     float s16 = 0;               ///< q16 scale: codeword i ≈ s16 · (xy16[2i], xy16[2i + 1])
     float s8 = 0;                ///< q8 scale: codeword i ≈ s8 · (ux8[i] − 128, uy8[i] − 128) (k ≤ 8)
     alignas(64) std::int16_t xy16[2 * 4096];  ///< |·| ≤ q16_code_max, interleaved: entry i is one 32-bit word (x low, y high)
     alignas(64) std::uint8_t ux8[256];        ///< x + 128, periodic: ux8[i] = ux8[i mod 2^k] (k ≤ 8, else 0)
     alignas(64) std::uint8_t uy8[256];        ///< y + 128, periodic likewise
+    /// d8: base point b's coordinates on the grid, x in [0][b], y in [1][b] (1 … 255), periodic in b (index b mod
+    /// 2^(k−3)); else 0.
+    alignas(64) std::uint8_t d8_planes[2][256];
 };
 
 /// Fills cb from the interleaved float table of 2^k codewords (table2[2i], table2[2i + 1] = codeword i).
-inline void make_int_codebook(const float* table2, int k, int_codebook& cb) {
+///
+/// d8_grid > 0: the table is of the d8 family (codebooks/d8.hpp: code c = s·2^(k−3) + b is T_s of base point b, T_s =
+/// swap x and y if s & 4, then negate x if s & 1, y if s & 2) and lies on the grid d8_grid · {−255 … 255}: then s16 =
+/// d8_grid and xy16 are the grid integers, exactly (the integer path adds no codeword rounding), and d8_planes holds
+/// the base for the register lookups of x86::q16_d8. A table that is not (a coordinate off the grid, a base coordinate
+/// outside 1 … 255, a codeword other than T_s of its base point) is errc::format.
+inline void make_int_codebook(const float* table2, int k, int_codebook& cb, float d8_grid = 0) {
     const std::size_t n = std::size_t{1} << k;
     double m = 0;
     for (std::size_t i = 0; i < 2 * n; ++i) m = std::max(m, std::fabs(double(table2[i])));
     if (m == 0) m = 1;
     cb.k = k;
-    cb.s16 = static_cast<float>(m / q16_code_max);
+    cb.d8 = d8_grid > 0;
+    cb.s16 = cb.d8 ? d8_grid : static_cast<float>(m / q16_code_max);
+    const double scale = cb.d8 ? 1.0 / double(d8_grid) : q16_code_max / m;
     for (std::size_t i = 0; i < 2 * 4096; ++i)
-        cb.xy16[i] = i < 2 * n ? static_cast<std::int16_t>(std::lround(double(table2[i]) * (q16_code_max / m))) : 0;
+        cb.xy16[i] = i < 2 * n ? static_cast<std::int16_t>(std::lround(double(table2[i]) * scale)) : 0;
+    std::memset(cb.d8_planes, 0, sizeof cb.d8_planes);
+    if (cb.d8) {
+        auto fail = [&](std::size_t c, const char* rule) {
+            throw error(errc::format, "make_int_codebook: codeword " + std::to_string(c) + " of the k = " + std::to_string(k) +
+                                          " d8 table " + rule);
+        };
+        if (k < 4 || k > 11) throw error(errc::invalid_argument, "make_int_codebook: a d8 table has k in [4, 11], not " + std::to_string(k));
+        const std::size_t nb = n / 8;
+        for (std::size_t c = 0; c < n; ++c) {
+            for (int j = 0; j < 2; ++j)
+                if (double(table2[2 * c + j]) != double(d8_grid) * cb.xy16[2 * c + j] || std::abs(cb.xy16[2 * c + j]) > 255)
+                    fail(c, "is not on the grid (a multiple of the grid step, at most 255 steps)");
+            const std::size_t s = c / nb, b = c % nb;
+            std::int16_t x = cb.xy16[2 * b], y = cb.xy16[2 * b + 1];
+            if (x < 1 || y < 1) fail(b, "is a base point with a coordinate below one grid step");
+            if (s & 4) std::swap(x, y);
+            if (s & 1) x = static_cast<std::int16_t>(-x);
+            if (s & 2) y = static_cast<std::int16_t>(-y);
+            if (cb.xy16[2 * c] != x || cb.xy16[2 * c + 1] != y) fail(c, "is not T_s of its base point");
+        }
+        for (std::size_t i = 0; i < 256; ++i)
+            for (int j = 0; j < 2; ++j) cb.d8_planes[j][i] = static_cast<std::uint8_t>(cb.xy16[2 * (i % nb) + j]);
+    }
     cb.s8 = k <= 8 ? static_cast<float>(m / 127.0) : 0.0f;
     for (std::size_t i = 0; i < 256; ++i) {
         const std::size_t j = i % n;
@@ -205,6 +257,24 @@ void quantize_q16a_with(const float* xt, std::size_t pairs, block_q16a* out) {
         std::fill(out[b].q + n, out[b].q + 2 * q16_block_pairs, std::int16_t{0});
     }
 }
+
+/// quantize_q16s on the element operations E: quantize_q16a_with's block, then its split into byte planes.
+template <class E>
+void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out) {
+    for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
+        const std::size_t n = std::min(q16_block_pairs, pairs - b * q16_block_pairs);
+        block_q16a one;
+        quantize_q16a_with<E>(xt + 2 * q16_block_pairs * b, n, &one);
+        out[b].d = one.d;
+        std::fill(std::begin(out[b].zero), std::end(out[b].zero), std::uint8_t{0});
+        for (std::size_t P = 0; P < q16_block_pairs; ++P)
+            for (std::size_t c = 0; c < 2; ++c) {
+                const int q = one.q[2 * q16s_pair(P) + c];
+                out[b].hi[c][P] = static_cast<std::int8_t>(q >> 7);  // arithmetic shift: floor (C++20; every target here)
+                out[b].lo[c][P] = static_cast<std::int8_t>(q & 127);
+            }
+    }
+}
 }  // namespace detail
 
 /// Quantizes the rotated activation xt[0, 2·pairs) (pairs % 16 == 0, all finite) into q8a_blocks(pairs) blocks: per
@@ -221,6 +291,12 @@ inline float quantize_q8a(const float* xt, std::size_t pairs, block_q8a* out) {
 /// The scalar reference (any pairs); the kernel sets' quantize_q16a (pairs % 16 == 0) give the same bytes.
 inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
     detail::quantize_q16a_with<detail::scalar_act>(xt, pairs, out);
+}
+
+/// quantize_q16a's integers and scales in block_q16s's split layout (q16a_blocks(pairs) blocks): the d8 kernels'
+/// activation. The scalar reference; the kernel sets' quantize_q16s give the same bytes.
+inline void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
+    detail::quantize_q16s_with<detail::scalar_act>(xt, pairs, out);
 }
 
 namespace ref {
@@ -268,6 +344,26 @@ inline void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::siz
     for (std::size_t r = 0; r < rows; ++r) {
         const std::uint8_t* c = codes + r * stride;
         y[r] = q16_row([&](std::size_t p) { return cb.xy16 + 2 * unpack_one(c, p, k); }, pairs, cb, a);
+    }
+}
+
+/// The q16 path on the split activation (block_q16s): dot_rows_q16's sums and floats, bit for bit.
+inline void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                          const int_codebook& cb, const block_q16s* a, float* y) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::uint8_t* c = codes + r * stride;
+        double s = 0;
+        for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
+            std::int32_t t = 0;
+            for (std::size_t P = 0; P < q16_block_pairs; ++P) {
+                const std::size_t p = b * q16_block_pairs + q16s_pair(P);
+                if (p >= pairs) continue;
+                const std::int16_t* w = cb.xy16 + 2 * unpack_one(c, p, k);
+                t += w[0] * (128 * a[b].hi[0][P] + a[b].lo[0][P]) + w[1] * (128 * a[b].hi[1][P] + a[b].lo[1][P]);
+            }
+            s += double(a[b].d) * t;
+        }
+        y[r] = static_cast<float>(double(cb.s16) * s);
     }
 }
 

@@ -239,6 +239,111 @@ struct q16_gather {
     }
 };
 
+/// q16 rows of a d8 codebook (int_codebook::d8, K = 9…11) against the split activation (block_q16s), the base in
+/// registers. Per 64 pairs (one activation block): two 64-byte code loads (the chunk's first and last 64 of its 8K
+/// bytes); two vpermb (each group of 4 codes into a qword) and two vpmultishiftqb (a code's low byte b, and a byte
+/// whose top 3 bits are its s); two vpermt2b (the 64 b and the 64 s into block_q16s's pair order); the masks of s by
+/// three vpmovb2m and two byte doublings; the base's x and y by one vpermi2b each (K = 11: two and a blend on bit 7 of
+/// b); the swap as two byte blends; the negations on the activation's four byte planes (four masked vpsubb: −(128·hi +
+/// lo) = 128·(−hi) + (−lo)); four vpdpbusd (u·hi and u·lo of x and y, 4 pairs per 32-bit lane) and 128·Σhi + Σlo, which
+/// is the block's q16 sum exactly (int_codebook's grid integers u ≤ 255, |hi| ≤ 32, lo ≤ 127). Lanes l and l + 8 hold
+/// the pairs ≡ l mod 8, so q16_zmm's fold and float step give q16_codes' floats bit for bit. About 32 vector
+/// instructions per 128 weights (K = 11), 10 of them on the shuffle port, against a gather (or 64 scalar loads) per 16
+/// pairs. The tail chunk of a row is copied into a zeroed 128-byte buffer first, so nothing is read past the codes.
+template <class Arch, int K>
+struct q16_d8 {
+    static_assert(K >= 9 && K <= 11, "q16_d8: k in 9..11 (a base of 64, 128 or 256 points)");
+    static constexpr std::size_t prefetch_bytes = 2048;
+    static constexpr std::size_t chunk = 8 * K;  ///< code bytes of 64 pairs
+
+    struct controls {
+        std::uint8_t perm0[64], perm1[64];    ///< vpermb: qword g ← 8 bytes from group g's first byte (pairs 4g…4g + 3)
+        std::uint8_t shift[64];               ///< vpmultishiftqb: bytes 0…3 ← code i's bits [0, 8), 4…7 ← [K − 8, K)
+        std::uint8_t pick_b[64], pick_s[64];  ///< vpermt2b: byte P ← b (s) of pair q16s_pair(P)
+    };
+    static constexpr controls make_controls() {
+        controls c{};
+        for (int h = 0; h < 2; ++h)
+            for (int g = 0; g < 8; ++g) {
+                // group 8h + g starts at bit 4K(8h + g); the second load starts at byte 8K − 64 of the chunk
+                const int first = K * (8 * h + g) / 2 - (h ? 8 * K - 64 : 0), off = 4 * K * g % 8;
+                for (int j = 0; j < 8; ++j) (h ? c.perm1 : c.perm0)[8 * g + j] = static_cast<std::uint8_t>(first + j < 64 ? first + j : 63);
+                for (int i = 0; i < 4; ++i) {
+                    c.shift[8 * g + i] = static_cast<std::uint8_t>(off + K * i);
+                    c.shift[8 * g + 4 + i] = static_cast<std::uint8_t>(off + K * i + K - 8);
+                }
+            }
+        for (int P = 0; P < 64; ++P) {
+            const int p = static_cast<int>(q16s_pair(static_cast<std::size_t>(P))), h = p / 32, g = p % 32 / 4, i = p % 4;
+            c.pick_b[P] = static_cast<std::uint8_t>(64 * h + 8 * g + i);
+            c.pick_s[P] = static_cast<std::uint8_t>(64 * h + 8 * g + 4 + i);
+        }
+        return c;
+    }
+
+    /// A byte plane of the base, looked up at b.
+    struct plane {
+        __m512i t0, t1, t2, t3;
+        explicit plane(const std::uint8_t* p)
+            : t0(_mm512_load_si512(p)), t1(_mm512_load_si512(p + 64)), t2(_mm512_load_si512(p + 128)),
+              t3(_mm512_load_si512(p + 192)) {}
+        __m512i at(__m512i b, __mmask64 hi) const {
+            const __m512i lo = _mm512_permutex2var_epi8(t0, b, t1);
+            if constexpr (K < 11) return lo;
+            else return _mm512_mask_blend_epi8(hi, lo, _mm512_permutex2var_epi8(t2, b, t3));
+        }
+    };
+
+    /// The block's q16 sum against the 64 pairs whose codes start at g (chunk bytes readable), in 16 lanes.
+    static __m512i block_sum(const std::uint8_t* g, const controls& ctl, const plane& px, const plane& py, const block_q16s& a) {
+        const __m512i shift = _mm512_load_si512(ctl.shift);
+        const __m512i v0 = _mm512_multishift_epi64_epi8(shift, _mm512_permutexvar_epi8(_mm512_load_si512(ctl.perm0), _mm512_loadu_si512(g)));
+        const __m512i v1 = _mm512_multishift_epi64_epi8(
+            shift, _mm512_permutexvar_epi8(_mm512_load_si512(ctl.perm1), _mm512_loadu_si512(g + chunk - 64)));
+        const __m512i b = _mm512_permutex2var_epi8(v0, _mm512_load_si512(ctl.pick_b), v1);
+        const __m512i s = _mm512_permutex2var_epi8(v0, _mm512_load_si512(ctl.pick_s), v1);  // s in bits 5, 6, 7
+        const __mmask64 hi = _mm512_movepi8_mask(b), swap = _mm512_movepi8_mask(s);
+        const __m512i s1 = _mm512_add_epi8(s, s);
+        const __mmask64 ny = _mm512_movepi8_mask(s1), nx = _mm512_movepi8_mask(_mm512_add_epi8(s1, s1));
+        const __m512i ux0 = px.at(b, hi), uy0 = py.at(b, hi);
+        const __m512i ux = _mm512_mask_blend_epi8(swap, ux0, uy0), uy = _mm512_mask_blend_epi8(swap, uy0, ux0);
+        const __m512i zero = _mm512_setzero_si512();
+        auto neg = [&](const std::int8_t* plane, __mmask64 m) {
+            const __m512i v = _mm512_loadu_si512(plane);
+            return _mm512_mask_sub_epi8(v, m, zero, v);
+        };
+        __m512i h = _mm512_dpbusd_epi32(zero, ux, neg(a.hi[0], nx));
+        h = _mm512_dpbusd_epi32(h, uy, neg(a.hi[1], ny));
+        __m512i l = _mm512_dpbusd_epi32(zero, ux, neg(a.lo[0], nx));
+        l = _mm512_dpbusd_epi32(l, uy, neg(a.lo[1], ny));
+        return _mm512_add_epi32(_mm512_slli_epi32(h, 7), l);
+    }
+
+    static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
+                     const int_codebook& cb, const block_q16s* a, float* y) {
+        using V = q16_zmm<Arch>;
+        alignas(64) static constexpr controls ctl = make_controls();
+        const plane px(cb.d8_planes[0]), py(cb.d8_planes[1]);
+        const std::size_t full = pairs / q16_block_pairs, tail = pairs % q16_block_pairs;
+        for (std::size_t r = 0; r < nrows; ++r) {
+            const std::uint8_t* c = codes + r * stride;
+            typename V::fvec f = V::fzero();
+            for (std::size_t i = 0; i < full; ++i) {
+                // an integer address: a pointer that far past the codes would be undefined (the prefetch never faults)
+                _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(c + i * chunk) + prefetch_bytes),
+                             _MM_HINT_T0);
+                f = V::scale_add(block_sum(c + i * chunk, ctl, px, py, a[i]), a[i].d, f);
+            }
+            if (tail) {  // the activation's pairs past the row are 0, so the buffer's zero codes add nothing
+                alignas(64) std::uint8_t last[128] = {};
+                std::memcpy(last, c + full * chunk, tail * K / 8);
+                f = V::scale_add(block_sum(last, ctl, px, py, a[full]), a[full].d, f);
+            }
+            y[r] = cb.s16 * V::sum(f);
+        }
+    }
+};
+
 /// AVX-512 VBMI + VNNI kernels (instantiated only for qamw::avx512_vnni).
 template <class Arch, int K>
 struct vnni {
@@ -352,6 +457,31 @@ struct int_product {
     /// quantize_q16a likewise (pairs % 16 == 0).
     static void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
         qamw::detail::quantize_q16a_with<decltype(act_ops())>(xt, pairs, out);
+    }
+
+    /// quantize_q16s likewise (pairs % 16 == 0).
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
+        qamw::detail::quantize_q16s_with<decltype(act_ops())>(xt, pairs, out);
+    }
+
+    /// Whether dot_rows_q16s has a SIMD kernel here (AVX-512 VBMI + VNNI, for d8 codebooks at k = 9…11); the kernel
+    /// table then hands it out, callers use it for exactly those codebooks (int_uses_q16s) and q16 for the others.
+    static constexpr bool has_q16s = has_vnni;
+
+    /// dot_rows_q16 for a d8 codebook (int_codebook::d8) against the split activation (quantize_q16s): the same bits.
+    /// SIMD (x86::q16_d8) where has_q16s and k is 9…11, the scalar reference elsewhere. Reads no byte past the codes.
+    static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
+                              const int_codebook& cb, const block_q16s* a, float* y) {
+#if defined(__x86_64__) || defined(_M_X64)
+        if constexpr (has_q16s)
+            if (cb.d8) switch (k) {
+                    case 9: return x86::q16_d8<Arch, 9>::rows(codes, stride, nrows, pairs, cb, a, y);
+                    case 10: return x86::q16_d8<Arch, 10>::rows(codes, stride, nrows, pairs, cb, a, y);
+                    case 11: return x86::q16_d8<Arch, 11>::rows(codes, stride, nrows, pairs, cb, a, y);
+                    default: break;
+                }
+#endif
+        ref::dot_rows_q16s(codes, stride, nrows, pairs, k, cb, a, y);
     }
 
     /// y[r] ≈ ⟨ĉ_r, x̃⟩ for rows r < nrows of `pairs` k-bit codes (k ≤ 8, pairs % 16 == 0) at codes + r·stride, against

@@ -78,6 +78,14 @@ struct simd_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         kernels::int_product<Arch>::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
+        kernels::int_product<Arch>::quantize_q16s(xt, pairs, out);
+    }
+    static constexpr bool has_q16s = kernels::int_product<Arch>::has_q16s;
+    static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                              const int_codebook& cb, const block_q16s* a, float* y) {
+        kernels::int_product<Arch>::dot_rows_q16s(codes, stride, rows, pairs, k, cb, a, y);
+    }
     static void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
         kernels::int_product<Arch>::lookup_q16(codes, pairs, k, cb, out);
     }
@@ -122,6 +130,12 @@ struct ref_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         ref::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) { qamw::quantize_q16s(xt, pairs, out); }
+    static constexpr bool has_q16s = false;  // the reference of dot_rows_q16s is dot_rows_q16 on the joined activation
+    static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                              const int_codebook& cb, const block_q16s* a, float* y) {
+        ref::dot_rows_q16s(codes, stride, rows, pairs, k, cb, a, y);
+    }
     static void lookup_q16(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out) {
         ref::lookup_q16(codes, pairs, k, cb, out);
     }
@@ -161,6 +175,13 @@ struct kernel_table {
     /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
     void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y);
+    /// The same into q16a_blocks(pairs) split blocks (block_q16s; the reference: quantize_q16s); nullptr where
+    /// dot_rows_q16s is.
+    void (*quantize_q16s)(const float* xt, std::size_t pairs, block_q16s* out);
+    /// Integer path, d8 codebooks (int_codebook::d8) at k = 9…11: dot_rows_q16's bits against the split activation, the
+    /// base in registers (reads no byte past the codes); nullptr where this ISA has no SIMD version (int_uses_q16s).
+    void (*dot_rows_q16s)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
+                          const int_codebook& cb, const block_q16s* a, float* y);
     /// Integer path, batched products: out[p] ← the 32-bit q16 table entry of code p (reads ≤ kernels::overread bytes
     /// past the codes).
     void (*lookup_q16)(const std::uint8_t* codes, std::size_t pairs, int k, const int_codebook& cb, std::int32_t* out);
@@ -179,6 +200,16 @@ constexpr bool int_uses_q8(const K&, int k) {
 }
 inline bool int_uses_q8(const kernel_table& t, int k) { return k <= t.q8_max_bits && t.dot_rows_q8 != nullptr; }
 
+/// Whether the kernel set runs a tensor on the split q16 path (dot_rows_q16s): its codebook is d8 (int_codebook::d8),
+/// k is 9…11 and the set has the SIMD kernel (simd_kernels<Arch>::has_q16s; a kernel_table's non-null dot_rows_q16s).
+template <class K>
+constexpr bool int_uses_q16s(const K&, const int_codebook& cb) {
+    return K::has_q16s && cb.d8 && cb.k >= 9 && cb.k <= 11;
+}
+inline bool int_uses_q16s(const kernel_table& t, const int_codebook& cb) {
+    return t.dot_rows_q16s != nullptr && cb.d8 && cb.k >= 9 && cb.k <= 11;
+}
+
 /// The function-pointer form of a static kernel set K (simd_kernels<Arch> or ref_kernels).
 template <class K>
 constexpr kernel_table make_kernel_table() {
@@ -186,6 +217,7 @@ constexpr kernel_table make_kernel_table() {
                         &K::lookup_row,  &K::dot_row,      &K::dot_tile,
                         &K::quantize_q8a, &K::quantize_q16a,
                         K::q8_max_bits > 0 ? &K::dot_rows_q8 : nullptr, K::q8_max_bits, &K::dot_rows_q16,
+                        K::has_q16s ? &K::quantize_q16s : nullptr, K::has_q16s ? &K::dot_rows_q16s : nullptr,
                         &K::lookup_q16,  &K::dot_words_q16};
 }
 
