@@ -296,6 +296,12 @@ TEST_CASE("cli: quantize --codebook d8 writes d8 tensors that inspect names; oth
     CHECK(j[0]["codebook"] == "d8");
     CHECK(j[0]["id"] == "d8-k9");
     CHECK(j[0]["points"] == 512);
+    r = run("codebook --codebook d8 --samples 1000");  // every k of the family
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("d8") && Catch::Contains(" 2048 "));
+    r = run("codebook --codebook d8 --bits 12 --samples 1000");
+    CHECK(r.status != 0);
+    CHECK_THAT(r.out, Catch::Contains("codebook d8 exists for k = 9, 10, 11"));
 }
 
 TEST_CASE("cli: dequantize is atomic, validates first and never mixes runs", "[cli]") {

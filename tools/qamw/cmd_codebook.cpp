@@ -33,7 +33,7 @@ int run_codebook(const args& a) {
     if (a.has("bits")) k0 = k1 = static_cast<int>(a.get_int("bits", 11));
     std::vector<codebook_family> families = {codebook_family::lm2d, codebook_family::d8};
     if (a.has("codebook")) families = {parse_codebook_family(a.get("codebook"), "--codebook")};
-    if (families.size() == 1 && families[0] == codebook_family::d8 && !family_has_bits(codebook_family::d8, k0))
+    if (a.has("bits") && families.size() == 1 && !family_has_bits(families[0], k0))
         throw error(errc::invalid_argument, "--codebook d8: codebook d8 exists for k = 9, 10, 11 (not --bits " +
                                                 std::to_string(k0) + ")");
     tools::json_out out = tools::json_out::array();
