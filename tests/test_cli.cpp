@@ -255,6 +255,55 @@ TEST_CASE("cli: --json survives NaN (an all-zero weight) and the report never fa
     CHECK(qamw::tools::dump_json(o).find("\"nan\": null") != std::string::npos);
 }
 
+TEST_CASE("cli: quantize --codebook d8 writes d8 tensors that inspect names; other k, allocation and specs refused",
+          "[cli][d8]") {
+    scratch s;
+    const std::string m = s / "model";
+    write_checkpoint(m, {{W, gaussian(64 * 64, 3)}}, 64, 64);
+    result r = run("quantize " + quote(m) + " " + quote(s / "q.st") + " --bits-per-pair 11 --codebook d8 --json");
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("norm,fwht:256,d8:11,pack"));
+    r = run("inspect " + quote(s / "q.st"));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("d8-k11"));
+    const auto c = qamw::container::open(s / "q.st", true);
+    CHECK(c.version() == 3);
+    CHECK(c.view(W).family == qamw::codebook_family::d8);
+    r = run("quantize " + quote(m) + " " + quote(s / "p.st") + " --pipeline norm,fwht:128,d8:10,pack");
+    CHECK(r.status == 0);
+    CHECK(qamw::container::open(s / "p.st").meta(W).at("codebook").as_string() == "d8-k10");
+
+    const std::pair<std::string, std::string> refused[] = {
+        {"--bits-per-pair 8 --codebook d8", "--codebook d8: codebook d8 exists for k = 9, 10, 11 (not k = 8)"},
+        {"--bpw 4.75 --calib x --codebook d8", "--codebook d8 needs one k for every tensor"},
+        {"--codebook d4", "--codebook: unknown codebook family 'd4' (known: lm2d, d8)"},
+        {"--pipeline norm,fwht,d8:11,pack --codebook d8", "--codebook: the pipeline spec names the codebook"},
+        {"--pipeline norm,fwht,d8:12,pack", "codebook d8 exists for k = 9, 10, 11"}};
+    for (const auto& [args, message] : refused) {
+        INFO(args);
+        r = run("quantize " + quote(m) + " " + quote(s / "x.st") + " " + args);
+        CHECK(r.status != 0);
+        CHECK_THAT(r.out, Catch::Contains(message));
+        CHECK(!fs::exists(s / "x.st"));
+    }
+    r = run("bench --codebook d8 --bits 8 --shapes 64x64 --reps 1");
+    CHECK(r.status != 0);
+    CHECK_THAT(r.out, Catch::Contains("--codebook d8: codebook d8 exists for k = 9, 10, 11"));
+    r = run("codebook --codebook d8 --bits 9 --samples 1000 --json");
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::json::parse(r.out.substr(r.out.find('[')));
+    REQUIRE(j.size() == 1);
+    CHECK(j[0]["codebook"] == "d8");
+    CHECK(j[0]["id"] == "d8-k9");
+    CHECK(j[0]["points"] == 512);
+    r = run("codebook --codebook d8 --samples 1000");  // every k of the family
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("d8") && Catch::Contains(" 2048 "));
+    r = run("codebook --codebook d8 --bits 12 --samples 1000");
+    CHECK(r.status != 0);
+    CHECK_THAT(r.out, Catch::Contains("codebook d8 exists for k = 9, 10, 11"));
+}
+
 TEST_CASE("cli: dequantize is atomic, validates first and never mixes runs", "[cli]") {
     scratch s;
     const std::string m = s / "model";

@@ -112,7 +112,7 @@ TEST_CASE("encode with a caller-built codebook equals the convenience overload; 
     p.bits = 9;
     const codebook cb(9), other(8);
     REQUIRE(encode(cb, w.data(), rows, cols, p).codes == encode(w.data(), rows, cols, p).codes);
-    REQUIRE_THROWS_WITH(encode(other, w.data(), rows, cols, p), Catch::Contains("lm2d-k8 given for k = 9"));
+    REQUIRE_THROWS_WITH(encode(other, w.data(), rows, cols, p), Catch::Contains("lm2d-k8 given for lm2d-k9"));
 }
 
 TEST_CASE("zero rows decode to exact zeros; small and odd shapes work", "[codec][shapes]") {

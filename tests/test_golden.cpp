@@ -57,12 +57,29 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), 4 * a.size()) == 0;
 }
 
+/// docs/FORMAT.md §1 "Codebooks": the point of code c. lm2d: entry c of the table. d8: s = c >> (k − 3),
+/// b = c & (n_b − 1), T_s of base point b (the first n_b entries of the table), T_s = swap if s & 4, then negate x if
+/// s & 1, negate y if s & 2.
+void spec_point(const quantized_tensor& q, std::uint32_t c, float& x, float& y) {
+    const int k = q.bits;
+    if (q.family == codebook_family::lm2d) {
+        const float* table = lm2d_table(k);  // x0 y0 x1 y1 … as in lm2d_kKK.hpp
+        x = table[2 * c], y = table[2 * c + 1];
+        return;
+    }
+    const float* base = d8_table(k);  // its first 2^k / 8 entries are the base points
+    const std::uint32_t s = c >> (k - 3), b = c & ((1u << (k - 3)) - 1);
+    x = base[2 * b], y = base[2 * b + 1];
+    if (s & 4) std::swap(x, y);
+    if (s & 1) x = -x;
+    if (s & 2) y = -y;
+}
+
 /// docs/FORMAT.md §1 "Reconstruction", step by step, sharing nothing with qamw's decoder but the codebook table and
 /// the half-precision conversion.
 std::vector<float> spec_decode(const quantized_tensor& q) {
     const std::int64_t n_pad = q.layout.padded, B = q.layout.block, cols = q.cols();
     const int k = q.bits;
-    const float* table = lm2d_table(k);  // x0 y0 x1 y1 … as in lm2d_kKK.hpp
     const std::size_t row_bytes = (static_cast<std::size_t>(n_pad / 2) * static_cast<std::size_t>(k) + 7) / 8;
     std::vector<float> out(static_cast<std::size_t>(q.rows * cols)), t(static_cast<std::size_t>(n_pad));
     for (std::int64_t i = 0; i < q.rows; ++i) {
@@ -79,8 +96,7 @@ std::vector<float> spec_decode(const quantized_tensor& q) {
                 const std::int64_t bit = p * k + b;
                 c |= static_cast<std::uint32_t>(row[bit / 8] >> (bit % 8) & 1u) << b;
             }
-            t[static_cast<std::size_t>(2 * p)] = table[2 * c];
-            t[static_cast<std::size_t>(2 * p + 1)] = table[2 * c + 1];
+            spec_point(q, c, t[static_cast<std::size_t>(2 * p)], t[static_cast<std::size_t>(2 * p + 1)]);
         }
         for (std::int64_t base = 0; base < n_pad; base += B)  // 2. butterflies, h = 1, 2, 4, …, B/2
             for (std::int64_t hd = 1; hd < B; hd *= 2)
@@ -121,7 +137,7 @@ void on_every_isa(F f) {
 TEST_CASE("golden vectors: every case of the list is stored, as specified", "[golden]") {
     const auto specs = golden::specs();
     const auto stored = load_all();
-    REQUIRE(specs.size() == 81);
+    REQUIRE(specs.size() == 87);
     std::size_t files = 0;
     for (const auto& e : fs::directory_iterator(golden_dir)) files += e.path().extension() == ".bin";
     CHECK(files == specs.size());  // no stale files either
@@ -130,7 +146,7 @@ TEST_CASE("golden vectors: every case of the list is stored, as specified", "[go
         INFO(got.name);
         CHECK(got.name == want.name);
         CHECK((got.rows == want.rows && got.cols == want.cols && got.bits == want.bits && got.block == want.block));
-        CHECK((got.type == want.type && got.scaled == want.scaled));
+        CHECK((got.type == want.type && got.scaled == want.scaled && got.family == want.family));
         CHECK((got.sign_seed == want.sign_seed && got.input_seed == want.input_seed));
         CHECK_NOTHROW(validate(stored[i].q));
         CHECK(golden::checksum(golden::make_input(want)) == stored[i].input_fnv);  // the recipe has not drifted
@@ -177,17 +193,19 @@ TEST_CASE("golden container: the writer reproduces the stored file byte for byte
     REQUIRE(!want.empty());
     CHECK(got == want);
 
-    // The current format (2, with payload checksums) and format 1 (no checksums) read back to the same tensors.
-    for (const auto& [file, version] : {std::pair{stored, 2}, std::pair{golden_dir / "container_v1.qamw.safetensors", 1}}) {
+    // The current format (3, with d8 tensors), format 2 (payload checksums, lm2d only) and format 1 (no checksums)
+    // read back to the same tensors.
+    for (const auto& [file, version] : {std::pair{stored, 3}, std::pair{golden_dir / "container_v2.qamw.safetensors", 2},
+                                        std::pair{golden_dir / "container_v1.qamw.safetensors", 1}}) {
     INFO(file.string());
     const container c = container::open(file.string(), true);
     CHECK(c.version() == version);
     std::size_t n = 0;
     for (const auto& g : cases) {
-        if (!golden::in_container(g.s)) continue;
+        if (!golden::in_container(g.s) || (version < 3 && g.s.family != codebook_family::lm2d)) continue;
         INFO(g.s.name);
         ++n;
-        CHECK(c.verify(golden::container_name(g.s)) == (version == 2));
+        CHECK(c.verify(golden::container_name(g.s)) == (version >= 2));
         const quantized_view q = c.view(golden::container_name(g.s));
         const quantized_view want = g.q.view();
         CHECK(std::memcmp(q.codes, want.codes, want.code_bytes()) == 0);
@@ -196,9 +214,11 @@ TEST_CASE("golden container: the writer reproduces the stored file byte for byte
         CHECK(!q.scales == !want.scales);
         if (q.scales) CHECK(std::memcmp(q.scales, want.scales, 2 * std::size_t(want.cols())) == 0);
         CHECK(q.seed == want.seed);
+        CHECK(q.family == g.s.family);
+        CHECK(c.meta(golden::container_name(g.s)).at("codebook").as_string() == codebook_id(g.s.family, g.s.bits));
         CHECK(same_bits(decode(q), g.decoded));
     }
-    CHECK(n == 18);
+    CHECK(n == (version == 3 ? 24u : 18u));
     CHECK(c.quantized_names().size() == n);
     }
 }
@@ -236,5 +256,22 @@ TEST_CASE("golden container: a changed payload byte or parameter fails its check
     b[digit] = b[digit] == '0' ? '1' : '0';
     write(b);
     CHECK_THROWS_WITH(container::open(copy.string(), true), Catch::Contains("payload checksum"));
+    fs::remove(copy);
+}
+
+TEST_CASE("golden container: a d8 codebook in a file of format version < 3 is refused, naming file, tensor and rule",
+          "[golden][container]") {
+    auto bytes = read_bytes(golden_dir / "container.qamw.safetensors");
+    std::string text(bytes.begin(), bytes.end());
+    const std::string key = "\"format_version\":\"3\"";
+    const std::size_t at = text.find(key);
+    REQUIRE(at != std::string::npos);
+    bytes[at + key.size() - 2] = '2';  // same length: the header stays valid
+    const fs::path copy =
+        fs::temp_directory_path() / ("qamw_test_golden_d8_v2_" + std::to_string(::getpid()) + ".qamw.safetensors");
+    std::ofstream(copy, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    CHECK_THROWS_WITH(container::open(copy.string()),
+                      Catch::Contains(copy.string()) && Catch::Contains("tensor 'd8.k") &&
+                          Catch::Contains("in a format version 2 file (d8 codebooks exist from format version 3)"));
     fs::remove(copy);
 }

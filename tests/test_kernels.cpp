@@ -64,44 +64,49 @@ TEST_CASE("dot_tile: every ISA against the reference, odd tile shapes", "[kernel
     }
 }
 
-TEST_CASE("fused GEMV and GEMM equal decode-then-multiply, for every ISA and thread count", "[kernels][product]") {
-    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 1}, {3, 40}, {17, 172}, {64, 512}, {33, 1536}}) {
-        auto w = tools::gaussian_vector(3, std::size_t(rows) * cols, 0.05);
-        std::vector<float> s(cols);
-        for (int j = 0; j < cols; ++j) s[j] = 0.5f + float(j % 5) * 0.25f;
-        for (bool scaled : {false, true}) {
-            params p;
-            p.bits = 9;
-            p.block = 128;
-            auto q = encode(w.data(), rows, cols, p, scaled ? s.data() : nullptr);
-            auto d = decode(q);
-            const std::size_t m = 5;
-            auto x = tools::gaussian_vector(4, m * cols);
-            std::vector<double> want(m * rows), mag(m * rows);
-            for (std::size_t b = 0; b < m; ++b)
-                for (int i = 0; i < rows; ++i)
-                    for (int j = 0; j < cols; ++j) {
-                        double t = double(d[i * cols + j]) * x[b * cols + j];
-                        want[b * rows + i] += t, mag[b * rows + i] += std::fabs(t);
-                    }
-            for (isa id : available_isas()) {
-                const tools::matmul mm(q.view(), *kernels_for(id));
-                std::vector<float> y1(m * rows), yg1(m * rows);  // one thread: the others must give the same bits
-                for (int threads : {1, 2, 3}) {
-                    INFO("isa " << isa_name(id) << " threads " << threads << " shape " << rows << "x" << cols);
-                    std::vector<float> y(m * rows), yg(m * rows);
-                    mm.gemm(x.data(), m, yg.data(), threads);
-                    for (std::size_t b = 0; b < m; ++b) {
-                        mm.gemv(x.data() + b * cols, y.data() + b * rows, threads);
-                        for (int i = 0; i < rows; ++i) {
-                            double tol = 1e-5 * mag[b * rows + i] + 1e-30;
-                            REQUIRE(std::fabs(y[b * rows + i] - want[b * rows + i]) <= tol);
-                            REQUIRE(std::fabs(yg[b * rows + i] - want[b * rows + i]) <= tol);
+TEST_CASE("fused GEMV and GEMM equal decode-then-multiply, for every ISA and thread count, lm2d and d8", "[kernels][product]") {
+    // k = 9 with the Lloyd-Max codebook, k = 11 with the D8-symmetric one (codebooks/d8.hpp)
+    for (auto [bits, family] : {std::pair{9, codebook_family::lm2d}, std::pair{11, codebook_family::d8}}) {
+        for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 1}, {3, 40}, {17, 172}, {64, 512}, {33, 1536}}) {
+            auto w = tools::gaussian_vector(3, std::size_t(rows) * cols, 0.05);
+            std::vector<float> s(cols);
+            for (int j = 0; j < cols; ++j) s[j] = 0.5f + float(j % 5) * 0.25f;
+            for (bool scaled : {false, true}) {
+                params p;
+                p.bits = bits;
+                p.family = family;
+                p.block = 128;
+                auto q = encode(w.data(), rows, cols, p, scaled ? s.data() : nullptr);
+                auto d = decode(q);
+                const std::size_t m = 5;
+                auto x = tools::gaussian_vector(4, m * cols);
+                std::vector<double> want(m * rows), mag(m * rows);
+                for (std::size_t b = 0; b < m; ++b)
+                    for (int i = 0; i < rows; ++i)
+                        for (int j = 0; j < cols; ++j) {
+                            double t = double(d[i * cols + j]) * x[b * cols + j];
+                            want[b * rows + i] += t, mag[b * rows + i] += std::fabs(t);
                         }
+                for (isa id : available_isas()) {
+                    const tools::matmul mm(q.view(), *kernels_for(id));
+                    std::vector<float> y1(m * rows), yg1(m * rows);  // one thread: the others must give the same bits
+                    for (int threads : {1, 2, 3}) {
+                        INFO("isa " << isa_name(id) << " " << family_name(family) << " k " << bits << " threads " << threads
+                                    << " shape " << rows << "x" << cols);
+                        std::vector<float> y(m * rows), yg(m * rows);
+                        mm.gemm(x.data(), m, yg.data(), threads);
+                        for (std::size_t b = 0; b < m; ++b) {
+                            mm.gemv(x.data() + b * cols, y.data() + b * rows, threads);
+                            for (int i = 0; i < rows; ++i) {
+                                double tol = 1e-5 * mag[b * rows + i] + 1e-30;
+                                REQUIRE(std::fabs(y[b * rows + i] - want[b * rows + i]) <= tol);
+                                REQUIRE(std::fabs(yg[b * rows + i] - want[b * rows + i]) <= tol);
+                            }
+                        }
+                        if (threads == 1) y1 = y, yg1 = yg;
+                        REQUIRE(std::memcmp(y.data(), y1.data(), 4 * y.size()) == 0);
+                        REQUIRE(std::memcmp(yg.data(), yg1.data(), 4 * yg.size()) == 0);
                     }
-                    if (threads == 1) y1 = y, yg1 = yg;
-                    REQUIRE(std::memcmp(y.data(), y1.data(), 4 * y.size()) == 0);
-                    REQUIRE(std::memcmp(yg.data(), yg1.data(), 4 * yg.size()) == 0);
                 }
             }
         }

@@ -6,7 +6,8 @@
 //   fwht        t_i = √(n_pad/B) · H D u_i                (randomized block Hadamard; coordinates ~ N(0, 1))
 //   pairer      points (t[2j], t[2j+1])
 //   quantizer   idx = the pair quantizer's index of each point: for QAM-W the nearest codeword of the 2^k-point
-//               Lloyd-Max codebook for N(0, I₂) (codebooks/lm2d.hpp); any type with the same shape plugs in
+//               Lloyd-Max codebook for N(0, I₂) (codebooks/lm2d.hpp, the default) or of the D8-symmetric codebook
+//               (codebooks/d8.hpp); any type with the same shape plugs in
 //   packer      k bits per index, little-endian bit order, one byte-aligned run per row
 // Decode runs the inverses (engine.hpp): ŵ_ij = r̂_i / √(n_pad·B) · (D H ĉ_i)_j / s_j, ĉ_i the decoded codewords.
 // Encoding is deterministic: the same input and params give the same bytes on every run, executor and machine.
@@ -20,7 +21,7 @@
 // is the kernel set; the defaults are the calling thread and the compile-time architecture.
 #pragma once
 
-#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/codebooks/codebook.hpp>
 #include <qamw/detail/half.hpp>
 #include <qamw/engine.hpp>
 #include <qamw/error.hpp>
@@ -45,6 +46,7 @@ struct params {
     int bits = 11;                               ///< k: bits per pair (4…12); k/2 bits per weight for the codes
     int block = 256;                             ///< B: Hadamard block (power of two, 32…4096), see stages/fwht.hpp
     std::uint64_t seed = 0x51a3c0de5eed0001ull;  ///< seed of the random signs D
+    codebook_family family = codebook_family::lm2d;  ///< the codebook family (d8: k = 9, 10, 11 only)
 };
 
 /// Element type of the input weights.
@@ -144,13 +146,16 @@ quantized_tensor encode_pairs(const Q& q, const void* w, dtype type, std::int64_
     return out;
 }
 
-/// QAM-W: encode_pairs with the shipped Lloyd-Max codebook `cb`, whose bits must be p.bits (errc::invalid_argument).
+/// QAM-W: encode_pairs with the shipped codebook `cb`, whose bits and family must be p.bits and p.family
+/// (errc::invalid_argument). The tensor records the family.
 template <class Exec = serial, class K = native_kernels>
 quantized_tensor encode(const codebook& cb, const void* w, dtype type, std::int64_t rows, std::int64_t cols,
                         const params& p, const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
-    if (cb.bits() != p.bits)
-        throw error(errc::invalid_argument, "encode: codebook " + cb.id() + " given for k = " + std::to_string(p.bits));
-    return encode_pairs(cb, w, type, rows, cols, p.block, p.seed, col_scales, exec, k);
+    if (cb.bits() != p.bits || cb.family() != p.family)
+        throw error(errc::invalid_argument, "encode: codebook " + cb.id() + " given for " + codebook_id(p.family, p.bits));
+    quantized_tensor out = encode_pairs(cb, w, type, rows, cols, p.block, p.seed, col_scales, exec, k);
+    out.family = cb.family();
+    return out;
 }
 
 /// Typed convenience overload for float input.
@@ -160,12 +165,12 @@ quantized_tensor encode(const codebook& cb, const float* w, std::int64_t rows, s
     return encode(cb, static_cast<const void*>(w), dtype::f32, rows, cols, p, col_scales, exec, k);
 }
 
-/// The same, building the codebook of p.bits for this call (25 ms at k = 11, codebooks/lm2d.hpp). To encode many
+/// The same, building the codebook of p.bits and p.family for this call (25 ms at k = 11, codebooks/codebook.hpp). To encode many
 /// tensors, build one qamw::codebook per k and use the overloads above.
 template <class Exec = serial, class K = native_kernels>
 quantized_tensor encode(const void* w, dtype type, std::int64_t rows, std::int64_t cols, const params& p,
                         const float* col_scales = nullptr, const Exec& exec = {}, const K& k = {}) {
-    const codebook cb(p.bits);
+    const codebook cb(p.bits, p.family);
     return encode(cb, w, type, rows, cols, p, col_scales, exec, k);
 }
 
@@ -177,7 +182,7 @@ quantized_tensor encode(const float* w, std::int64_t rows, std::int64_t cols, co
 }
 
 /// Decodes the whole matrix (rows × cols floats, row-major) through a prepared tensor. table: the pair quantizer's
-/// decode table (nullptr: the shipped lm2d table of v.bits). Validates v first.
+/// decode table (nullptr: the shipped table of v.family and v.bits). Validates v first.
 template <class Exec = serial, class K = native_kernels>
 std::vector<float> decode(const quantized_view& v, const Exec& exec = {}, const K& k = {}, const float* table = nullptr) {
     const prepared_tensor t(v, table);

@@ -8,15 +8,16 @@
 //   NAME.qamw.scales     F16 [cols]             activation-aware column scales s_j (only when applied)
 //   NAME.qamw.checksum   U8  [8]                FNV-1a 64 of the tensor's record (format 2; see payload_checksum)
 // and a metadata entry "qamw:NAME" whose value is a JSON object:
-//   {"rows", "cols", "bits", "block" (effective), "padded", "seed" (16 hex digits), "codebook" ("lm2d-k<K>"),
+//   {"rows", "cols", "bits", "block" (effective), "padded", "seed" (16 hex digits), "codebook" ("lm2d-k<K>" or, from
+//    format 3, "d8-k<K>"),
 //    "codebook_checksum" (16 hex digits), "source_dtype" ("F32"|"F16"|"BF16"), "scaled" (bool)}
-// plus optional informational keys (e.g. "awq_alpha"). File-wide metadata: "format" = "qamw", "format_version" = "2"
-// (version 1, without checksums, is still read),
+// plus optional informational keys (e.g. "awq_alpha"). File-wide metadata: "format" = "qamw", "format_version" = "3"
+// (version 1, without checksums, and version 2, without d8 codebooks, are still read),
 // and "qamw.file.<file name>" = base64 of a file of the source checkpoint (config.json, tokenizer files), so that one
 // container is enough to evaluate or dequantize. Every other tensor is copied byte for byte under its own name.
 #pragma once
 
-#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/codebooks/codebook.hpp>
 #include <qamw/codec.hpp>
 #include <qamw/detail/base64.hpp>
 #include <qamw/detail/json.hpp>
@@ -98,8 +99,8 @@ public:
         m.set("block", l.block);
         m.set("padded", l.padded);
         m.set("seed", detail::hex64(p.seed));
-        m.set("codebook", lm2d_id(p.bits));
-        m.set("codebook_checksum", detail::hex64(lm2d_checksum(p.bits)));
+        m.set("codebook", codebook_id(p.family, p.bits));
+        m.set("codebook_checksum", detail::hex64(codebook_checksum(p.family, p.bits)));
         m.set("source_dtype", io::dtype_name(source));
         m.set("scaled", scaled);
         for (const auto& kv : extra.members()) m.set(kv.first, kv.second);
@@ -154,7 +155,7 @@ public:
         return c;
     }
 
-    /// The file's format version (1 or 2).
+    /// The file's format version (1, 2 or 3).
     int version() const { return version_; }
 
     /// Checks tensor `name` against its payload checksum: true when it matches, false when the file has none
@@ -195,6 +196,7 @@ public:
         quantized_view v;
         v.rows = e.rows;
         v.bits = e.bits;
+        v.family = e.family;
         v.layout = make_block_layout(e.cols, e.block);
         v.seed = e.seed;
         const auto codes = file_.view(container_names::codes(name));
@@ -232,6 +234,7 @@ private:
         io::json json;
         std::int64_t rows = 0, cols = 0;
         int bits = 0, block = 0;
+        codebook_family family = codebook_family::lm2d;
         std::uint64_t seed = 0;
         bool scaled = false;
     };
@@ -296,12 +299,19 @@ private:
                 bool ok;
                 e.seed = parse_hex64(j.at("seed").as_string(), ok);
                 if (!ok) fail(name, "seed is not 16 lowercase hex digits");
-                if (j.at("codebook").as_string() != lm2d_id(e.bits))
-                    fail(name, "unknown codebook '" + j.at("codebook").as_string() + "'", errc::unsupported);
+                const std::string id = j.at("codebook").as_string();
+                if (id == codebook_id(codebook_family::d8, e.bits) && family_has_bits(codebook_family::d8, e.bits))
+                    e.family = codebook_family::d8;
+                else if (id != codebook_id(codebook_family::lm2d, e.bits))
+                    fail(name, "unknown codebook '" + id + "'", errc::unsupported);
+                if (e.family == codebook_family::d8 && version_ < 3)
+                    fail(name, "codebook '" + id + "' in a format version " + std::to_string(version_) +
+                                   " file (d8 codebooks exist from format version 3)");
+                const std::uint64_t want = codebook_checksum(e.family, e.bits);
                 std::uint64_t sum = parse_hex64(j.at("codebook_checksum").as_string(), ok);
-                if (!ok || sum != lm2d_checksum(e.bits))
-                    fail(name, "codebook checksum " + j.at("codebook_checksum").as_string() + " does not match " +
-                                   lm2d_id(e.bits) + " of this build (" + detail::hex64(lm2d_checksum(e.bits)) + ")");
+                if (!ok || sum != want)
+                    fail(name, "codebook checksum " + j.at("codebook_checksum").as_string() + " does not match " + id +
+                                   " of this build (" + detail::hex64(want) + ")");
                 const std::string src = j.at("source_dtype").as_string();
                 if (src != "F32" && src != "F16" && src != "BF16")
                     fail(name, "source_dtype '" + src + "' is not F32, F16 or BF16", errc::unsupported);

@@ -56,7 +56,7 @@
 // The same kernel set gives the same bits for a row whichever function, row range or batch computes it.
 #pragma once
 
-#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/codebooks/codebook.hpp>
 #include <qamw/error.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/lookup.hpp>
@@ -95,11 +95,11 @@ constexpr std::size_t int_activation_bytes(std::size_t pairs) {
 class prepared_tensor {
 public:
     /// Validates `v` (errc::format naming the field) and precomputes; copies no codes but the last rows' few bytes.
-    /// table: the decode table of the pair quantizer that wrote the codes (nullptr: the shipped lm2d table of v.bits);
+    /// table: the decode table of the pair quantizer that wrote the codes (nullptr: the shipped table of v.family and v.bits);
     /// it must outlive the prepared tensor. integer: also build the integer codebook of the integer path
     /// (int_dot_rows, int_gemm_rows; 17.5 KiB).
     explicit prepared_tensor(const quantized_view& v, const float* table = nullptr, bool integer = false)
-        : v_(validated(v)), table_(table ? table : lm2d_table(v.bits)), signs_(hadamard_signs(v.seed, v.layout.padded)),
+        : v_(validated(v)), table_(table ? table : codebook_table(v.family, v.bits)), signs_(hadamard_signs(v.seed, v.layout.padded)),
           unit_(std::sqrt(double(v.layout.padded) * double(v.layout.block))) {
         if (integer) {
             icb_.resize(1);

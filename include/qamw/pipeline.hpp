@@ -4,8 +4,9 @@
 //   scale         optional: activation-aware column scales (stages/scaler.hpp); the caller supplies them
 //   norm          the row normaliser (stages/normalizer.hpp)
 //   fwht[:B]      randomized block Hadamard with block B (power of two in [32, 4096]; default 256)
-//   QUANT:K       the pair quantizer and its bits per pair K in [4, 12]: "lm2d" (the shipped codebooks) here; tools may
-//                 know more (polar). The packer and container store K.
+//   QUANT:K       the pair quantizer and its bits per pair K in [4, 12]: "lm2d" (the shipped Lloyd-Max codebooks) or
+//                 "d8" (the D8-symmetric codebooks, K in [9, 11]) here; tools may know more (polar). The packer and
+//                 container store K (and the container the codebook family).
 //   pack          the bit packer (stages/packer.hpp)
 // Parsing builds the same objects the C++ API composes: codec params (k, B) and the quantizer's name; to_string()
 // gives the canonical spelling back. Errors name the spec, the item and the rule.
@@ -23,7 +24,7 @@ namespace qamw {
 struct pipeline_spec {
     bool scale = false;             ///< column scales are applied
     std::string quantizer = "lm2d"; ///< the pair quantizer's name
-    params codec;                   ///< k (codec.bits) and B (codec.block); the seed keeps its default
+    params codec;                   ///< k (codec.bits), B (codec.block), family (d8 for "d8"); the seed keeps its default
 };
 
 namespace detail {
@@ -43,7 +44,7 @@ inline int small_int(const std::string& s) {
 }  // namespace detail
 
 /// Parses a spec of the file comment. `quantizers` lists the pair-quantizer names the caller can build.
-inline pipeline_spec parse_pipeline(const std::string& spec, const std::vector<std::string>& quantizers = {"lm2d"}) {
+inline pipeline_spec parse_pipeline(const std::string& spec, const std::vector<std::string>& quantizers = {"lm2d", "d8"}) {
     auto fail = [&](const std::string& m) {
         return error(errc::invalid_argument, "pipeline '" + spec + "': " + m +
                                                  " (expected [scale,]norm,fwht[:B],QUANT:K,pack, e.g. "
@@ -76,6 +77,10 @@ inline pipeline_spec parse_pipeline(const std::string& spec, const std::vector<s
     const int k = colon == std::string::npos ? -1 : detail::small_int(items[i].substr(colon + 1));
     if (k < min_bits || k > max_bits) throw fail("'" + items[i] + "': K must be an integer in [4, 12]");
     p.codec.bits = k;
+    if (p.quantizer == "d8") {
+        if (!family_has_bits(codebook_family::d8, k)) throw fail("'" + items[i] + "': codebook d8 exists for k = 9, 10, 11");
+        p.codec.family = codebook_family::d8;
+    }
     ++i;
     if (i >= items.size() || items[i] != "pack") throw fail("the last stage must be 'pack'");
     if (++i != items.size()) throw fail("nothing may follow 'pack'");

@@ -8,6 +8,7 @@
 //   seed, k, B_eff             the parameters of the decoder
 #pragma once
 
+#include <qamw/codebooks/family.hpp>
 #include <qamw/error.hpp>
 #include <qamw/stages/fwht.hpp>
 #include <qamw/stages/normalizer.hpp>
@@ -38,6 +39,7 @@ inline std::uint16_t load_u16(const std::uint8_t* p, std::size_t i) {
 struct quantized_view {
     std::int64_t rows = 0;
     int bits = 0;                          ///< k
+    codebook_family family = codebook_family::lm2d;  ///< the codebook family the codes index (codebooks/family.hpp)
     block_layout layout;                   ///< cols, padded cols, effective block
     std::uint64_t seed = 0;                ///< sign seed
     const std::uint8_t* codes = nullptr;   ///< rows × row_bytes()
@@ -61,6 +63,7 @@ struct quantized_view {
 struct quantized_tensor {
     std::int64_t rows = 0;
     int bits = 0;                             ///< k
+    codebook_family family = codebook_family::lm2d;  ///< the codebook family the codes index (codebooks/family.hpp)
     block_layout layout;                      ///< cols, padded cols, effective block
     std::uint64_t seed = 0;                   ///< sign seed
     std::vector<std::uint8_t> codes;          ///< rows × row_bytes(): packed indices, row after row
@@ -77,7 +80,7 @@ struct quantized_tensor {
     /// view of a temporary would dangle, so `view()` of an rvalue does not compile.
     quantized_view view() const& {
         quantized_view v;
-        v.rows = rows, v.bits = bits, v.layout = layout, v.seed = seed;
+        v.rows = rows, v.bits = bits, v.family = family, v.layout = layout, v.seed = seed;
         v.codes = codes.data();
         v.norms = reinterpret_cast<const std::uint8_t*>(norms.f16.data());
         v.norm_exp2 = norms.exp2;
@@ -87,12 +90,14 @@ struct quantized_tensor {
     quantized_view view() const&& = delete;
 };
 
-/// Checks that a view is self-consistent and decodes to finite values: k, shape, block layout, sizes (code_bytes
+/// Checks that a view is self-consistent and decodes to finite values: k (and that its family has a codebook of k), shape, block layout, sizes (code_bytes
 /// must equal `available_code_bytes` when given), every norm a non-negative finite binary16, the exponent within
 /// range, every scale a positive normal binary16. Throws errc::format naming the field.
 inline void validate(const quantized_view& v, std::size_t available_code_bytes = SIZE_MAX) {
     auto fail = [](const std::string& m) { throw error(errc::format, "quantized tensor: " + m); };
     if (v.bits < min_bits || v.bits > max_bits) fail("bits per pair " + std::to_string(v.bits) + " outside [4, 12]");
+    if (!family_has_bits(v.family, v.bits))
+        fail("codebook d8 exists for k = 9, 10, 11 (not k = " + std::to_string(v.bits) + ")");
     detail::check_shape(v.rows, v.cols());
     block_layout expect = make_block_layout(v.cols(), v.layout.block);
     if (expect.padded != v.layout.padded || expect.block != v.layout.block)

@@ -7,6 +7,6 @@
 
 namespace qamw {
 constexpr const char* version_string = "0.1.0";
-constexpr int format_version = 2;      ///< written (2: per-tensor payload checksums)
+constexpr int format_version = 3;      ///< written (2: per-tensor payload checksums; 3: d8 codebooks)
 constexpr int min_format_version = 1;  ///< the oldest version still read
 }  // namespace qamw

@@ -111,7 +111,7 @@ inline awq_result awq_search(const std::vector<const float*>& weights, const std
     auto group_error = [&](const float* s) {
         double e = 0;
         for (std::size_t m = 0; m < weights.size(); ++m) {
-            quantized_tensor q = encode(codebook_for(p[m].bits), weights[m], rows[m], cols, p[m], s, on_threads{threads});
+            quantized_tensor q = encode(codebook_for(p[m].bits, p[m].family), weights[m], rows[m], cols, p[m], s, on_threads{threads});
             e += awq_matrix_error(q, weights[m], mean_sq, threads);
         }
         return e;

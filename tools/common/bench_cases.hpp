@@ -23,7 +23,7 @@
 
 namespace qamw::tools {
 
-/// One matrix with everything the workloads need, built once per (shape, k).
+/// One matrix with everything the workloads need, built once per (shape, k, codebook family).
 struct bench_matrix {
     std::int64_t rows, cols;
     int bits;
@@ -34,12 +34,15 @@ struct bench_matrix {
     std::vector<std::uint16_t> bf16;  ///< the same weights in bf16
     const kernel_table* kernels;        ///< the instruction set every workload runs on
 
-    bench_matrix(std::int64_t r, std::int64_t c, int k, int threads, const kernel_table& kt) : rows(r), cols(c), bits(k) {
+    bench_matrix(std::int64_t r, std::int64_t c, int k, int threads, const kernel_table& kt,
+                 codebook_family family = codebook_family::lm2d)
+        : rows(r), cols(c), bits(k) {
         w = gaussian_vector(7, static_cast<std::size_t>(r * c), 0.02);
         params p;
         p.bits = k;
+        p.family = family;
         kernels = &kt;
-        q = encode(codebook_for(k), w.data(), r, c, p, nullptr, on_threads{threads}, kt);
+        q = encode(codebook_for(k, family), w.data(), r, c, p, nullptr, on_threads{threads}, kt);
         mm = std::make_unique<matmul>(q.view(), kt);
         imm = std::make_unique<matmul>(q.view(), kt, true);
         bf16.resize(w.size());

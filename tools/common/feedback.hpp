@@ -147,7 +147,7 @@ inline quantized_tensor encode_feedback(const float* w, std::int64_t rows, std::
     if (opt.block < 2 || opt.block % 2 || opt.chunk_rows < 1 || !(opt.damping >= 0) || !std::isfinite(opt.damping))
         throw error(errc::invalid_argument, "encode_feedback: block must be even, chunk_rows >= 1, damping >= 0");
     // The plain encoding gives the stored norms r̂, the scales as stored, the layout, and the nearest-rounding codes.
-    const codebook& cb = codebook_for(p.bits);
+    const codebook& cb = codebook_for(p.bits, p.family);
     quantized_tensor q = encode(cb, w, rows, cols, p, col_scales, on_threads{opt.threads});
     const quantized_tensor plain_codes_holder = opt.measure_nearest ? q : quantized_tensor{};
     const std::vector<float> s = col_scale_values(q.col_scales);

@@ -3,7 +3,8 @@
 //
 // Cases: shapes 1×1, 3×5, 7×33, 5×172 for every k = 4…12 with and without column scales, and 16×256 for every k
 // (scaled for odd k); requested blocks cycle through 32, 64, 128, 256, 4096; input dtypes cycle through f32, bf16, f16
-// on the 3×5 shape. Inputs are exact dyadic floats made from SplitMix64 words with integer arithmetic and exact
+// on the 3×5 shape. Then the D8-symmetric codebooks (codebooks/d8.hpp): 7×33 for k = 9, 10, 11 with and without column
+// scales, named d8_kKK_….bin. Inputs are exact dyadic floats made from SplitMix64 words with integer arithmetic and exact
 // power-of-two scaling only (no std::log/sin, which may differ in the last bit between C libraries), so every platform
 // regenerates them bit for bit:
 //   w_ij = (u1 + u2 + u3 + u4 − 2^23) · 2^(a_i − 24), u ∈ [0, 2^22) (a bell-shaped Irwin–Hall sum), per-row amplitude
@@ -16,14 +17,15 @@
 //    8     4   rows              12   4  cols
 //   16     4   k                 20   4  requested block B0
 //   24     4   effective block   28   4  n_pad
-//   32     4   flags: bit 0 column scales present; bits 1–2 input dtype (0 f32, 1 bf16, 2 f16)
+//   32     4   flags: bit 0 column scales present; bits 1–2 input dtype (0 f32, 1 bf16, 2 f16); bit 3 codebook d8
 //   36     8   sign seed
 //   44     8   input seed        52   8  FNV-1a 64 of the input (weights as f32 bytes, then the scales as f32 bytes)
 //   60     4   norm exponent e (i32)
 //   64         codes (rows × row_bytes), norms (rows × u16), scales (cols × u16, when flagged), decoded (rows·cols × f32)
 //
-// The golden container, container.qamw.safetensors (format 2; container_v1.qamw.safetensors keeps format 1): the 7×33 cases of every k, scaled and not, written by
-// container_writer under the names "kKK.scaled" / "kKK.plain" — the exact bytes of a complete container file.
+// The golden container, container.qamw.safetensors (format 3; container_v2 / container_v1.qamw.safetensors keep formats 2
+// and 1, without the d8 cases): the 7×33 cases of every k and family, scaled and not, written by container_writer under
+// the names "kKK.scaled" / "kKK.plain" (d8: "d8.kKK.…") — the exact bytes of a complete container file.
 #pragma once
 
 #include "common/codebooks.hpp"
@@ -49,6 +51,7 @@ struct spec {
     int bits = 0, block = 0;  ///< k and the requested block B0
     int type = 0;             ///< input dtype: 0 f32, 1 bf16, 2 f16
     bool scaled = false;
+    codebook_family family = codebook_family::lm2d;
     std::uint64_t sign_seed = 0, input_seed = 0;
 };
 
@@ -81,6 +84,20 @@ inline std::vector<spec> specs() {
                 s.name = name;
                 out.push_back(s);
             }
+    for (int k = 9; k <= 11; ++k)
+        for (int scaled = 0; scaled < 2; ++scaled) {
+            spec s;
+            s.rows = 7, s.cols = 33, s.bits = k, s.block = blocks[(k + 2) % 5];
+            s.scaled = scaled != 0;
+            s.family = codebook_family::d8;
+            const std::uint64_t id = static_cast<std::uint64_t>(10000 + k * 100 + 20 + scaled);
+            s.sign_seed = detail::splitmix64(id);
+            s.input_seed = detail::splitmix64(id ^ 0x676f6c64656e0000ull);
+            char name[64];
+            std::snprintf(name, sizeof name, "d8_k%02d_7x33_f32%s.bin", k, s.scaled ? "_scaled" : "");
+            s.name = name;
+            out.push_back(s);
+        }
     return out;
 }
 
@@ -118,8 +135,9 @@ inline quantized_tensor encode_case(const spec& c, const input& in, int threads,
     p.bits = c.bits;
     p.block = c.block;
     p.seed = c.sign_seed;
+    p.family = c.family;
     const float* s = in.s.empty() ? nullptr : in.s.data();
-    const codebook& cb = codebook_for(c.bits);
+    const codebook& cb = codebook_for(c.bits, c.family);
     if (c.type == 0) return encode(cb, in.w.data(), c.rows, c.cols, p, s, on_threads{threads}, k);
     std::vector<std::uint16_t> h;
     for (float v : in.w) h.push_back(c.type == 1 ? detail::f32_to_bf16(v) : detail::f32_to_f16(v));
@@ -146,7 +164,9 @@ inline std::vector<std::uint8_t> to_bytes(const record& r) {
     u(static_cast<std::uint64_t>(r.s.block), 4);
     u(static_cast<std::uint64_t>(r.q.layout.block), 4);
     u(static_cast<std::uint64_t>(r.q.layout.padded), 4);
-    u(static_cast<std::uint64_t>(r.s.scaled) | static_cast<std::uint64_t>(r.s.type) << 1, 4);
+    u(static_cast<std::uint64_t>(r.s.scaled) | static_cast<std::uint64_t>(r.s.type) << 1 |
+          std::uint64_t{r.s.family == codebook_family::d8} << 3,
+      4);
     u(r.s.sign_seed, 8);
     u(r.s.input_seed, 8);
     u(r.input_fnv, 8);
@@ -188,6 +208,7 @@ inline record from_bytes(const std::vector<std::uint8_t>& b, const std::string& 
     const std::uint64_t flags = u(4);
     r.s.scaled = flags & 1u;
     r.s.type = static_cast<int>(flags >> 1 & 3u);
+    r.s.family = r.q.family = (flags >> 3 & 1u) ? codebook_family::d8 : codebook_family::lm2d;
     r.s.sign_seed = r.q.seed = u(8);
     r.s.input_seed = u(8);
     r.input_fnv = u(8);
@@ -215,7 +236,8 @@ inline record from_bytes(const std::vector<std::uint8_t>& b, const std::string& 
 /// Name of a case inside the golden container.
 inline std::string container_name(const spec& s) {
     char n[32];
-    std::snprintf(n, sizeof n, "k%02d.%s", s.bits, s.scaled ? "scaled" : "plain");
+    std::snprintf(n, sizeof n, "%sk%02d.%s", s.family == codebook_family::d8 ? "d8." : "", s.bits,
+                  s.scaled ? "scaled" : "plain");
     return n;
 }
 
@@ -231,6 +253,7 @@ inline void write_container(const std::string& path, const std::vector<record>& 
         p.bits = r.s.bits;
         p.block = r.s.block;
         p.seed = r.s.sign_seed;
+        p.family = r.s.family;
         w.declare_quantized(container_name(r.s), r.s.rows, r.s.cols, p, r.s.scaled, io::dtype::f32);
     }
     w.begin();

@@ -3,7 +3,7 @@
 
 #include "random.hpp"
 
-#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/codebooks/codebook.hpp>
 #include "common/parallel.hpp"
 
 #include <cmath>

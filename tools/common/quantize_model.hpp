@@ -138,7 +138,7 @@ inline quantize_report quantize_checkpoint(
                     r.feedback = true;
                 } else {
                     const params pc = opt.codec_for(names[i]);
-                    q = encode(codebook_for(pc.bits), wf.data(), r.shape[0], r.shape[1], pc, s ? s->data() : nullptr,
+                    q = encode(codebook_for(pc.bits, pc.family), wf.data(), r.shape[0], r.shape[1], pc, s ? s->data() : nullptr,
                                on_threads{opt.threads});
                 }
             } catch (const error& e) {

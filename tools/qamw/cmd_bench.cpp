@@ -14,16 +14,17 @@
 namespace qamw::cli {
 
 const command_spec bench_spec{
-    "qamw bench [--shapes RxC,...] [--bits K,...] [--threads N] [--reps N] [--json]",
+    "qamw bench [--shapes RxC,...] [--bits K,...] [--codebook lm2d|d8] [--threads N] [--reps N] [--json]",
     "Medians over --reps runs (default 5) of: encode (M weights/s), decode to f32 (G weights/s), fused GEMV\n"
     "(G weights/s and GB/s of packed codes), a plain read of the same packed bytes (GB/s: the bandwidth bound), Eigen\n"
     "f32 GEMV and a bf16 GEMV of the same matrix (G weights/s), and GEMM at m = 16 and 128 beside Eigen f32 GEMM\n"
     "(GFLOP/s). The integer-domain GEMV (qamw/engine.hpp int_dot_rows) runs beside the f32-lookup GEMV in the same rounds\n"
     "(int Gw/s, and int/f32 their ratio). The four GEMVs run in turn in every round, as do each GEMM and its Eigen baseline, so their ratios\n"
     "compare the same moments of machine load; in those rounds each GEMV finds its codes evicted by the others. 'warm'\n"
-    "columns: the fused and the integer GEMV again, each called back to back (codes left in cache when they fit). Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11, threads 1.",
+    "columns: the fused and the integer GEMV again, each called back to back (codes left in cache when they fit). Defaults: shapes 4096x4096,11008x4096,4096x11008, k = 7,8,11 (--codebook d8: 9,10,11), threads 1.",
     {{"shapes", "LIST", "comma-separated RxC shapes"},
      {"bits", "LIST", "comma-separated k values"},
+     {"codebook", "FAMILY", "codebook family of the timed tensors: lm2d (default) or d8 (k = 9, 10, 11)"},
      {"threads", "N", "threads for every kernel (default 1)", integer(1, max_threads())},
      {"reps", "N", "repetitions per measurement (default 5)", integer(1, 1000)},
      {"skip-gemm", "", "skip the GEMM measurements"},
@@ -81,14 +82,19 @@ int run_bench(const args& a) {
             throw error(errc::invalid_argument, "--shapes: '" + s + "' is too large (R, C <= 2^20, R*C <= 2^31)");
         shapes.emplace_back(r, c);
     }
+    const codebook_family family = parse_codebook_family(a.get("codebook", "lm2d"), "--codebook");
     std::vector<int> ks;
-    for (const auto& s : split(a.get("bits", "7,8,11"))) {
+    for (const auto& s : split(a.get("bits", family == codebook_family::d8 ? "9,10,11" : "7,8,11"))) {
         if (!cli_detail::check_value(integer(min_bits, max_bits), s).empty())
             throw error(errc::invalid_argument, "--bits: '" + s + "' is not an integer in [" +
                                                     std::to_string(min_bits) + ", " + std::to_string(max_bits) + "]");
         ks.push_back(std::stoi(s));
     }
-    for (int k : ks) tools::codebook_for(k);  // validates k (and builds the codebooks outside the timings)
+    for (int k : ks)
+        if (!family_has_bits(family, k))
+            throw error(errc::invalid_argument, "--codebook d8: codebook d8 exists for k = 9, 10, 11 (--bits gives " +
+                                                    std::to_string(k) + ")");
+    for (int k : ks) tools::codebook_for(k, family);  // builds the codebooks outside the timings
 
     // The machine's memory bandwidth: a plain read of 512 MB, far beyond every cache.
     std::vector<std::uint8_t> big(std::size_t{512} << 20, 1);
@@ -104,21 +110,22 @@ int run_bench(const args& a) {
     tools::json_out& rows = (out["results"] = tools::json_out::array());
     const bool json = a.has("json");
     if (!json) {
-        std::printf("kernels: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
-                    isa_name(kt.id), threads, reps, membw);
+        std::printf("kernels: %s, codebook: %s, threads: %d, medians of %d runs; memory read bandwidth %.1f GB/s (512 MB)\n\n",
+                    isa_name(kt.id), family_name(family), threads, reps, membw);
         std::printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n", "shape", "k", "enc Mw/s", "dec Gw/s",
                     "gemv Gw/s", "int Gw/s", "int/f32", "warm gemv", "warm int", "read GB/s", "f32 Gw/s", "bf16 Gw/s", "mm16 GF", "f32 GF", "mm128 GF",
                     "f32 GF");
     }
     for (auto [r, c] : shapes) {
         for (int k : ks) {
-            tools::bench_matrix m(r, c, k, threads, kt);
+            tools::bench_matrix m(r, c, k, threads, kt, family);
             const double W = m.weights(), B = double(m.packed_bytes());
             auto x = tools::gaussian_vector(3, std::size_t(c));
             std::vector<float> y(static_cast<std::size_t>(r));
             params p;
             p.bits = k;
-            double t_enc = median_seconds(std::max(1, reps / 2), [&] { encode(tools::codebook_for(k), m.w.data(), r, c, p, nullptr, on_threads{threads}, kt); });
+            p.family = family;
+            double t_enc = median_seconds(std::max(1, reps / 2), [&] { encode(tools::codebook_for(k, family), m.w.data(), r, c, p, nullptr, on_threads{threads}, kt); });
             std::vector<float> decoded(static_cast<std::size_t>(r * c));  // preallocated: measure decoding, not page faults
             double t_dec = median_seconds(reps, [&] {
                 parallel_for(static_cast<std::size_t>(r), threads, [&](std::size_t r0, std::size_t r1) {
@@ -143,6 +150,7 @@ int run_bench(const args& a) {
             row["rows"] = r;
             row["cols"] = c;
             row["bits"] = k;
+            row["codebook"] = family_name(family);
             row["bpw"] = m.q.bits_per_weight();
             row["encode_mweights_per_s"] = W / t_enc / 1e6;
             row["decode_gweights_per_s"] = W / t_dec / 1e9;

@@ -16,7 +16,7 @@ namespace qamw::cli {
 
 const command_spec quantize_spec{
     "qamw quantize MODEL OUT [--bpw R [--allocate] --calib TOKENS [--sensitivity FILE] | --bits-per-pair K |\n"
-    "              --pipeline SPEC] [--block B]\n"
+    "              --pipeline SPEC] [--block B] [--codebook lm2d|d8]\n"
     "              [--act-stats FILE | --imatrix FILE] [--feedback [--damping L] [--feedback-alpha STEP]\n"
     "              [--feedback-refine N] [--no-act-order] [--no-norm-refit]] [--include RE] [--exclude RE]\n"
     "              [--threads N] [--json]",
@@ -31,6 +31,7 @@ const command_spec quantize_spec{
     "With --bpw R where 2R is not an integer (or with --allocate), k is chosen per tensor to minimise the predicted\n"
     "KL divergence with the true bits per weight (codes + side information) <= R, from each tensor's sensitivity\n"
     "measured on the --calib tokens (tools/common/sensitivity.hpp, docs/ALLOCATION.md), cached in --sensitivity FILE.\n"
+    "With --codebook d8, the codes index the D8-symmetric codebooks (k = 9, 10, 11, one k for every tensor).\n"
     "Prints a per-tensor table (shape, k, true bpw, relative MSE, SQNR, seconds) and a summary.",
     {{"bpw", "R", "bits per weight: 3.5, 4, 5.5, ... gives k = 2R for every tensor; any other R in [2, 6] allocates",
       number()},
@@ -42,6 +43,7 @@ const command_spec quantize_spec{
      {"pipeline", "SPEC", "the codec as a spec, e.g. scale,norm,fwht:256,lm2d:11,pack (scale needs --act-stats or --imatrix)"},
      {"bits-per-pair", "K", "k directly, 4..12", integer(min_bits, max_bits)},
      {"block", "B", "Hadamard block, power of two 32..4096 (default 256)", integer(32, 4096)},
+     {"codebook", "FAMILY", "codebook family: lm2d (default) or d8 (one k for every tensor, k = 9, 10, 11)"},
      {"seed", "S", "sign seed (default 0x51a3c0de5eed0001)", u64()},
      {"act-stats", "FILE", "activation statistics from `qamw stats` (calibration tokens only)"},
      {"imatrix", "FILE", "llama.cpp importance matrix (legacy imatrix.dat) instead of --act-stats"},
@@ -91,18 +93,30 @@ int run_quantize(const args& a) {
             throw error(errc::invalid_argument, "--pipeline '" + a.get("pipeline") + "': " +
                                                     (spec.scale ? "a scale stage needs --act-stats or --imatrix"
                                                                 : "--act-stats / --imatrix need a scale stage"));
+        if (a.has("codebook"))
+            throw error(errc::invalid_argument, "--codebook: the pipeline spec names the codebook (QUANT = lm2d or d8)");
         opt.codec.bits = spec.codec.bits;
         opt.codec.block = spec.codec.block;
+        opt.codec.family = spec.codec.family;
     } else {
         opt.codec.bits = a.has("bits-per-pair") ? static_cast<int>(a.get_int("bits-per-pair", 11)) : tools::bits_for_bpw(rate);
         opt.codec.block = static_cast<int>(a.get_int("block", 256));
+    }
+    if (a.has("codebook")) {
+        opt.codec.family = parse_codebook_family(a.get("codebook"), "--codebook");
+        if (opt.codec.family == codebook_family::d8 && allocate)
+            throw error(errc::invalid_argument, "--codebook d8 needs one k for every tensor (--bits-per-pair K or --bpw "
+                                                "2K with K = 9, 10, 11), not a per-tensor allocation");
+        if (!family_has_bits(opt.codec.family, opt.codec.bits))
+            throw error(errc::invalid_argument, "--codebook d8: codebook d8 exists for k = 9, 10, 11 (not k = " +
+                                                    std::to_string(opt.codec.bits) + ")");
     }
     if (a.has("seed")) opt.codec.seed = a.get_u64("seed", 0);
     opt.threads = static_cast<int>(a.get_int("threads", 0));
     opt.select.include = a.get("include");
     opt.select.exclude = a.get("exclude");
     opt.select.validate();
-    lm2d_table(opt.codec.bits);
+    check_family_bits(opt.codec.family, opt.codec.bits);
     make_block_layout(32, opt.codec.block);  // validate k and B before reading anything
 
     if (a.has("act-stats") && a.has("imatrix")) throw error(errc::invalid_argument, "give --act-stats or --imatrix, not both");
@@ -199,7 +213,7 @@ int run_quantize(const args& a) {
         j["output"] = out;
         j["bits_per_pair"] = plan ? tools::json_out() : tools::json_out(opt.codec.bits);  // null: per tensor
         j["block"] = opt.codec.block;
-        j["pipeline"] = plan ? tools::json_out() : tools::json_out(to_string(pipeline_spec{stats, "lm2d", opt.codec}));
+        j["pipeline"] = plan ? tools::json_out() : tools::json_out(to_string(pipeline_spec{stats, family_name(opt.codec.family), opt.codec}));
         if (plan) {
             tools::json_out& al = (j["allocation"] = tools::json_out::object());
             al["budget_bpw"] = plan->rate;

@@ -14,14 +14,11 @@
 #include <qamw/codebooks/lm2d_k10.hpp>
 #include <qamw/codebooks/lm2d_k11.hpp>
 #include <qamw/codebooks/lm2d_k12.hpp>
-#include <qamw/detail/hash.hpp>
 #include <qamw/error.hpp>
-#include <qamw/stages/codebook.hpp>
 #include <qamw/stages/packer.hpp>
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace qamw {
 
@@ -52,45 +49,5 @@ inline std::uint64_t lm2d_checksum(int k) {
     lm2d_table(k);  // range check
     return sums[k - min_bits];
 }
-
-/// The codebook id written into containers.
-inline std::string lm2d_id(int k) { return "lm2d-k" + std::to_string(k); }
-
-/// One codebook with its nearest-point search index: what the encoder needs (decoders need only lm2d_table()).
-/// Built on request only (nothing in the library builds one behind the caller's back): checking the table and building
-/// the index take 0.6 ms at k = 7, 25 ms at k = 11, 77 ms at k = 12 (bench/bench_codec.cpp, bm_codebook), so build one
-/// per k and reuse it; immutable, so one object may be shared between threads.
-class codebook {
-public:
-    explicit codebook(int bits) : bits_(bits), xy_(lm2d_table(bits)) {
-        std::size_t n = std::size_t{1} << bits;
-        if (detail::fnv1a64(xy_, 2 * n * sizeof(float)) != lm2d_checksum(bits))
-            throw error(errc::format, "codebook " + lm2d_id(bits) + ": table does not match its checksum");
-        xs_.resize(n), ys_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) xs_[i] = xy_[2 * i], ys_[i] = xy_[2 * i + 1];
-        index_ = nearest_index(xs_.data(), ys_.data(), n);
-    }
-    codebook(const codebook&) = delete;
-    codebook& operator=(const codebook&) = delete;
-
-    int bits() const { return bits_; }
-    std::size_t size() const { return xs_.size(); }
-    std::uint64_t checksum() const { return lm2d_checksum(bits_); }
-    std::string id() const { return lm2d_id(bits_); }
-    const float* xs() const { return xs_.data(); }  ///< x coordinates, size() of them
-    const float* ys() const { return ys_.data(); }  ///< y coordinates
-    const float* xy() const { return xy_; }         ///< interleaved x0 y0 x1 y1 … (the shipped table)
-    const nearest_index& index() const { return index_; }
-    std::uint32_t nearest(float x, float y) const { return index_.nearest(x, y); }
-    /// The pair-quantizer shape (codec.hpp): encode = nearest codeword, table = the shipped table.
-    std::uint32_t encode(float x, float y) const { return index_.nearest(x, y); }
-    const float* table() const { return xy_; }
-
-private:
-    int bits_;
-    const float* xy_;
-    std::vector<float> xs_, ys_;
-    nearest_index index_;
-};
 
 }  // namespace qamw
