@@ -1,9 +1,11 @@
 // bench/bench_int_kernels.cpp — the integer row kernels of the selected kernel set (QAMW_ISA picks it) side by side:
 // dot_rows_q8 and dot_rows_q16 on the same 11008 × 4096 matrix of random k-bit codes, k = 4…8 (and q16 at 9, 11), one
-// thread, so the choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); and the q16
+// thread, so the choice between the two paths rests on one run (docs/PERFORMANCE.md "Integer kernels"); the d8
+// codebooks at k = 9, 10, 11 on q16 (table loads) and on the split q16 kernels (dot_rows_q16s, where the set has
+// them) on the same codes; and the q16
 // GEMM micro-kernel (dot_words_q16 on a 16-row tile of looked-up words against m activations) beside the row kernel on
 // the same rows.
-// The activation quantizers (quantize_q8a / quantize_q16a: the serial step before every integer GEMV) of each kernel
+// The activation quantizers (quantize_q8a / quantize_q16a / quantize_q16s: the serial step before every integer GEMV) of each kernel
 // set this CPU runs, the scalar reference included, side by side at 4096 and 14336 columns.
 // Timed in CPU time (one thread): on a shared machine the wall clock also counts the time other processes hold the core.
 // Items: weights (int_rows), multiply-adds (int_gemm_words), activation elements (int_quantize).
@@ -11,7 +13,7 @@
 //   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 #include "common/random.hpp"
 
-#include <qamw/codebooks/lm2d.hpp>
+#include <qamw/codebooks/codebook.hpp>
 #include <qamw/dispatch.hpp>
 #include <qamw/stages/packer.hpp>
 
@@ -33,39 +35,48 @@ struct int_case {
     std::unique_ptr<int_codebook> cb = std::make_unique<int_codebook>();
     std::vector<block_q8a> a8 = std::vector<block_q8a>(q8a_blocks(pairs));
     std::vector<block_q16a> a16 = std::vector<block_q16a>(q16a_blocks(pairs));
+    std::vector<block_q16s> a16s = std::vector<block_q16s>(q16a_blocks(pairs));
     float bias = 0;
-    explicit int_case(int k) {
+    int_case(int k, codebook_family f) {
         tools::rng r{static_cast<std::uint64_t>(k)};
         codes.resize(rows * packed_bytes(pairs, k) + kernels::overread);
         for (auto& c : codes) c = static_cast<std::uint8_t>(r.next());
-        make_int_codebook(lm2d_table(k), k, *cb);
+        make_int_codebook(codebook_table(f, k), k, *cb, f == codebook_family::d8 ? d8_grid(k) : 0.0f);
         const std::vector<float> xt = tools::gaussian_vector(std::uint64_t(k) + 100, 2 * pairs);
         bias = quantize_q8a(xt.data(), pairs, a8.data());
         quantize_q16a(xt.data(), pairs, a16.data());
+        quantize_q16s(xt.data(), pairs, a16s.data());
     }
 };
 
-const int_case& case_for(int k) {
-    static std::map<int, std::unique_ptr<int_case>> cache;
-    auto& c = cache[k];
-    if (!c) c = std::make_unique<int_case>(k);
+const int_case& case_for(int k, codebook_family f = codebook_family::lm2d) {
+    static std::map<std::pair<int, codebook_family>, std::unique_ptr<int_case>> cache;
+    auto& c = cache[{k, f}];
+    if (!c) c = std::make_unique<int_case>(k, f);
     return *c;
 }
 
-// Args: k, path (8: dot_rows_q8, 16: dot_rows_q16)
+// Args: k, path (8: dot_rows_q8, 16: dot_rows_q16, 17: dot_rows_q16s), codebook (0: lm2d, 1: d8)
 void int_rows(benchmark::State& s) {
     const int k = int(s.range(0)), path = int(s.range(1));
+    const codebook_family f = s.range(2) ? codebook_family::d8 : codebook_family::lm2d;
     const kernel_table& t = select_kernels();
-    s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + " q" + std::to_string(path));
+    s.SetLabel(std::string(isa_name(t.id)) + " k=" + std::to_string(k) + " " + family_name(f) + " " +
+               (path == 17 ? "split q16" : "q" + std::to_string(path)));
     if (path == 8 && !int_uses_q8(t, k)) {
         s.SkipWithError("this kernel set runs this k on q16 (kernels/int_product.hpp: q8_max_bits)");
         return;
     }
-    const int_case& c = case_for(k);
+    const int_case& c = case_for(k, f);
+    if (path == 17 && !int_uses_q16s(t, *c.cb)) {
+        s.SkipWithError("this kernel set has no split q16 kernel (kernels/int_product.hpp: has_q16s)");
+        return;
+    }
     const std::size_t rb = packed_bytes(pairs, k);
     std::vector<float> y(rows);
     for (auto _ : s) {
         if (path == 8) t.dot_rows_q8(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a8.data(), c.bias, y.data());
+        else if (path == 17) t.dot_rows_q16s(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a16s.data(), y.data());
         else t.dot_rows_q16(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a16.data(), y.data());
         benchmark::DoNotOptimize(y.data());
     }
@@ -75,8 +86,10 @@ void int_rows(benchmark::State& s) {
 
 void int_rows_args(benchmark::internal::Benchmark* b) {
     for (int k = 4; k <= 8; ++k)
-        for (int path : {8, 16}) b->Args({k, path});
-    for (int k : {9, 11}) b->Args({k, 16});  // the k that run q16 everywhere
+        for (int path : {8, 16}) b->Args({k, path, 0});
+    for (int k : {9, 11}) b->Args({k, 16, 0});  // the k that run q16 everywhere
+    for (int k : {9, 10, 11})
+        for (int path : {16, 17}) b->Args({k, path, 1});  // d8: table loads against the base in registers
 }
 
 BENCHMARK(int_rows)->Apply(int_rows_args)->Unit(benchmark::kMillisecond);
@@ -107,18 +120,25 @@ void int_gemm_words(benchmark::State& s) {
     s.SetItemsProcessed(std::int64_t(s.iterations()) * std::int64_t(m * tile * 2 * pairs));
 }
 
-// Args: columns (2·pairs), path (8: quantize_q8a, 16: quantize_q16a), kernel set (qamw::isa as an int).
+// Args: columns (2·pairs), path (8: quantize_q8a, 16: quantize_q16a, 17: quantize_q16s), kernel set (qamw::isa as an
+// int).
 void int_quantize(benchmark::State& s) {
     const std::size_t cols = std::size_t(s.range(0)), np = cols / 2;
     const int path = int(s.range(1));
     const kernel_table* t = kernels_for(static_cast<isa>(s.range(2)));
-    s.SetLabel(std::string(isa_name(static_cast<isa>(s.range(2)))) + " q" + std::to_string(path) + " " +
+    s.SetLabel(std::string(isa_name(static_cast<isa>(s.range(2)))) + (path == 17 ? " split q16 " : " q" + std::to_string(path) + " ") +
                std::to_string(cols) + " columns");
+    if (path == 17 && !t->quantize_q16s) {
+        s.SkipWithError("this kernel set has no split q16 path");
+        return;
+    }
     const std::vector<float> xt = tools::gaussian_vector(7, cols);
     std::vector<block_q8a> a8(q8a_blocks(np));
     std::vector<block_q16a> a16(q16a_blocks(np));
+    std::vector<block_q16s> a16s(q16a_blocks(np));
     for (auto _ : s) {
         if (path == 8) benchmark::DoNotOptimize(t->quantize_q8a(xt.data(), np, a8.data()));
+        else if (path == 17) t->quantize_q16s(xt.data(), np, a16s.data());
         else t->quantize_q16a(xt.data(), np, a16.data());
         benchmark::ClobberMemory();
     }
@@ -127,7 +147,7 @@ void int_quantize(benchmark::State& s) {
 
 void int_quantize_args(benchmark::internal::Benchmark* b) {
     for (int cols : {4096, 14336})
-        for (int path : {8, 16})
+        for (int path : {8, 16, 17})
             for (isa id : available_isas()) b->Args({cols, path, int(id)});
 }
 

@@ -12,12 +12,13 @@ Per round and thread count T:
     then the row kernels on f32 x̃) and its integer GEMV (rotation, activation quantized once to int8 / int16, then
     the integer row kernels), each per call including those steps. Against vec_dot_q: its GEMVs in bench's
     interleaved rounds (each call finds its codes evicted by the other GEMVs of the round); against MUL_MAT: the same
-    GEMVs called back to back ("warm", the cache state of test-backend-ops, which repeats one op).
+    GEMVs called back to back ("warm", the cache state of test-backend-ops, which repeats one op). With --d8-bits, a
+    second `qamw bench ... --codebook d8 --bits D8BITS` times the d8 codebooks (rows "k = K d8").
 
 usage:
   python3 scripts/compare_llama.py --llama LLAMA_BUILD [--qamw build/tools/qamw] [--threads 1[,2,...]] [--rounds 3]
       [--reps 5] [--shapes 11008x4096,4096x14336] [--bits 7,8,9,11] [--types q4_K,iq4_xs,q5_K,q6_K,q8_0]
-      [--no-vec-dot] [--save FILE.json] [--doc ID]
+      [--d8-bits 9,10,11] [--no-vec-dot] [--save FILE.json] [--doc ID]
   python3 scripts/compare_llama.py --load FILE.json --doc ID      # render a saved run (e.g. from another machine)
 
 --doc ID replaces the text between <!-- compare_llama:ID:begin --> and <!-- compare_llama:ID:end --> in
@@ -78,9 +79,16 @@ def mul_mat(llama, t, threads):
     return MM_ROWS * MM_COLS / (float(us[0]) * 1e-6) / 1e9
 
 
-def qamw_bench(exe, threads, reps, shapes, bits):
-    cmd = [exe, "bench", "--threads", str(threads), "--reps", str(reps), "--shapes", shapes, "--bits", bits, "--skip-gemm", "--json"]
-    return " ".join(cmd), json.loads(run(cmd))
+def qamw_bench(exe, threads, reps, shapes, bits, d8_bits):
+    """`qamw bench` of the lm2d codebooks at `bits` and, with d8_bits, of the d8 codebooks at those k (a second call,
+    its rows appended; each row names its codebook)."""
+    cmd = [exe, "bench", "--threads", str(threads), "--reps", str(reps), "--shapes", shapes, "--skip-gemm", "--json"]
+    out = json.loads(run(cmd + ["--bits", bits]))
+    cmds = [" ".join(cmd + ["--bits", bits])]
+    if d8_bits:
+        out["results"] += json.loads(run(cmd + ["--codebook", "d8", "--bits", d8_bits]))["results"]
+        cmds.append(" ".join(cmd + ["--codebook", "d8", "--bits", d8_bits]))
+    return "`, `".join(cmds), out
 
 
 def machine():
@@ -123,7 +131,7 @@ def measure(a):
                 for ty in types:
                     rnd["vec_dot"][ty] = vec_dot(llama, ty)
             rnd["mul_mat"][str(t)] = {ty: mul_mat(llama, ty, t) for ty in types}
-            cmd, rnd["qamw"][str(t)] = qamw_bench(a.qamw, t, a.reps, a.shapes, a.bits)
+            cmd, rnd["qamw"][str(t)] = qamw_bench(a.qamw, t, a.reps, a.shapes, a.bits, a.d8_bits)
             res["qamw_cmd"][str(t)] = cmd
             print(f"round {r + 1}/{a.rounds}, {t} thread(s) done (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
         rnd["load_after"] = os.getloadavg()
@@ -138,12 +146,17 @@ def spread(v):
     return f"{statistics.median(v):.2f}" if len(v) == 1 else f"{statistics.median(v):.2f} ({min(v):.2f}–{max(v):.2f})"
 
 
+def family(x):
+    """The codebook family of a bench row ("lm2d" for rows of builds before the d8 family)."""
+    return x.get("codebook", "lm2d")
+
+
 def qamw_rows(res, t):
-    """{(shape, k): [per-round bench rows]} of thread count t."""
+    """{(shape, k, codebook family): [per-round bench rows]} of thread count t."""
     rows = {}
     for rnd in res["rounds"]:
         for x in rnd["qamw"][str(t)]["results"]:
-            rows.setdefault((f"{x['rows']}×{x['cols']}", x["bits"]), []).append(x)
+            rows.setdefault((f"{x['rows']}×{x['cols']}", x["bits"], family(x)), []).append(x)
     return rows
 
 
@@ -160,25 +173,32 @@ def qamw_lines(res, columns, bw=None):
     rows = {t: qamw_rows(res, t) for _, t, _ in columns}
     shape0, t0, _ = columns[0]
     out = []
-    for k in sorted({k for _, k in rows[t0]}):
+    for k, fam in sorted({(k, f) for _, k, f in rows[t0]}, key=lambda kf: (kf[1] != "lm2d", kf)):
         for label, key in (("f32-lookup", "gemv"), ("integer", "int_gemv")):
-            x0 = rows[t0][(shape0, k)][0]
+            x0 = rows[t0][(shape0, k, fam)][0]
             path = f" ({x0['int_gemv_path']})" if key.startswith("int") else ""
             field = lambda warm: f"{key}_warm_gweights_per_s" if warm else f"{key}_gweights_per_s"
-            cells = [spread([x[field(w)] for x in rows[t][(s, k)]]) for s, t, w in columns]
+            cells = [spread([x[field(w)] for x in rows[t][(s, k, fam)]]) for s, t, w in columns]
             if bw:  # GB/s of codes in the last column, and its share of the memory read bandwidth
                 s, t, w = columns[-1]
-                g = statistics.median(x[field(w)] for x in rows[t][(s, k)]) * x0["bpw"] / 8
+                g = statistics.median(x[field(w)] for x in rows[t][(s, k, fam)]) * x0["bpw"] / 8
                 cells.append(f"{g:.1f} ({100 * g / bw:.0f} %)")
-            out.append(f"| qamw k = {k} {label}{path} | {x0['bpw'] / 8:.3f} | " + " | ".join(cells) + " |")
+            name = f"k = {k}" + ("" if fam == "lm2d" else f" {fam}")
+            out.append(f"| qamw {name} {label}{path} | {x0['bpw'] / 8:.3f} | " + " | ".join(cells) + " |")
     return out
 
 
-def int_gemv(shape, k, t, warm):
-    """Picks the integer GEMV's G weights/s of (shape, k) at t threads out of one round (warm: back to back)."""
+def int_gemv(shape, k, t, warm, fam="lm2d"):
+    """Picks the integer GEMV's G weights/s of (shape, k, codebook family) at t threads out of one round (warm: back to
+    back)."""
     key = "int_gemv_warm_gweights_per_s" if warm else "int_gemv_gweights_per_s"
     return lambda rnd: next(x[key] for x in rnd["qamw"][str(t)]["results"]
-                            if f"{x['rows']}×{x['cols']}" == shape and x["bits"] == k)
+                            if f"{x['rows']}×{x['cols']}" == shape and x["bits"] == k and family(x) == fam)
+
+
+def measured(res, t, k, fam):
+    """Whether the rounds hold the integer GEMV of (k, codebook family) at t threads."""
+    return any(x["bits"] == k and family(x) == fam for x in res["rounds"][0]["qamw"][str(t)]["results"])
 
 
 def render(res):
@@ -207,12 +227,13 @@ def render(res):
                        f"{spread([rnd['mul_mat']['1'][ty] for rnd in res['rounds']])} |")
         out += qamw_lines(res, [(big, 1, False), (mm, 1, True)])
         out += ["", "Targets of issue 13, one thread (ratios formed within each round; median, min–max):"]
-        for k, ty, need in ((8, "q4_K", 2), (11, "q5_K", 1)):
-            if ty in types:
-                out.append(ratio_line(res, int_gemv(big, k, 1, False), lambda rnd, ty=ty: rnd["vec_dot"][ty], need,
-                                      f"k = {k} integer GEMV {big} ÷ {ty} vec_dot_q (the issue's measure)"))
-                out.append(ratio_line(res, int_gemv(mm, k, 1, True), lambda rnd, ty=ty: rnd["mul_mat"]["1"][ty], need,
-                                      f"k = {k} integer GEMV {mm} ÷ {ty} MUL_MAT (whole GEMV on both sides)"))
+        for k, fam, ty, need in ((8, "lm2d", "q4_K", 2), (11, "lm2d", "q5_K", 1), (11, "d8", "q5_K", 1)):
+            if ty in types and measured(res, 1, k, fam):
+                name = f"k = {k}" + ("" if fam == "lm2d" else f" {fam}")
+                out.append(ratio_line(res, int_gemv(big, k, 1, False, fam), lambda rnd, ty=ty: rnd["vec_dot"][ty], need,
+                                      f"{name} integer GEMV {big} ÷ {ty} vec_dot_q (the issue's measure)"))
+                out.append(ratio_line(res, int_gemv(mm, k, 1, True, fam), lambda rnd, ty=ty: rnd["mul_mat"]["1"][ty], need,
+                                      f"{name} integer GEMV {mm} ÷ {ty} MUL_MAT (whole GEMV on both sides)"))
         out.append("")
     if len(T) > 1 or not res["rounds"][0]["vec_dot"]:
         mm = f"{MM_ROWS}×{MM_COLS}"
@@ -227,10 +248,11 @@ def render(res):
                        f" | {g:.1f} ({100 * g / bw(T[-1]):.0f} %) |")
         out += qamw_lines(res, [(mm, t, True) for t in T], bw(T[-1]))
         out += ["", f"Targets of issue 13 at {T[-1]} threads (ratios formed within each round; median, min–max):"]
-        for k, ty in ((8, "q4_K"), (11, "q5_K")):
-            if ty in types and k in {x["bits"] for x in res["rounds"][0]["qamw"][str(T[-1])]["results"]}:
-                out.append(ratio_line(res, int_gemv(mm, k, T[-1], True), lambda rnd, ty=ty: rnd["mul_mat"][str(T[-1])][ty], 1,
-                                      f"k = {k} integer GEMV ÷ {ty} MUL_MAT"))
+        for k, fam, ty in ((8, "lm2d", "q4_K"), (11, "lm2d", "q5_K"), (11, "d8", "q5_K")):
+            if ty in types and measured(res, T[-1], k, fam):
+                name = f"k = {k}" + ("" if fam == "lm2d" else f" {fam}")
+                out.append(ratio_line(res, int_gemv(mm, k, T[-1], True, fam), lambda rnd, ty=ty: rnd["mul_mat"][str(T[-1])][ty], 1,
+                                      f"{name} integer GEMV ÷ {ty} MUL_MAT"))
         out.append("")
     return "\n".join(out)
 
@@ -245,6 +267,7 @@ def main():
     p.add_argument("--shapes", default="11008x4096,4096x14336")
     p.add_argument("--bits", default="7,8,9,11")
     p.add_argument("--types", default="q4_K,iq4_xs,q5_K,q6_K,q8_0")
+    p.add_argument("--d8-bits", default="", help="also time the d8 codebooks at these k (qamw bench --codebook d8)")
     p.add_argument("--no-vec-dot", action="store_true", help="skip test-quantize-perf")
     p.add_argument("--save", help="write the raw measurements to this JSON file")
     p.add_argument("--load", help="render a saved run instead of measuring")

@@ -127,6 +127,13 @@ for name, path, ctx, windows, calib, token_files in models:
                            "--threads", args.threads, "--json"])
                 variants.append((f"QAM-W + AWQ k={k}, all calibration tokens", "qamw+awq-all", out_aa, [],
                                  qaa and qaa["bpw_quantized"]))
+            if k in (9, 11):  # the d8 codebooks (codebooks/d8.hpp): the same AWQ, f32 and integer kernels
+                out_d8 = f"{tmp}/{name}.k{k}.awq.d8.qamw.safetensors"
+                qd = quantize("qamw+awq+d8,qamw+awq+d8+int", False, [args.qamw, "quantize", path, out_d8, "--bits-per-pair", k,
+                              "--codebook", "d8", "--act-stats", stats, "--threads", args.threads, "--json"])
+                variants.append((f"QAM-W + AWQ k={k}, d8 codebook", "qamw+awq+d8", out_d8, [], qd and qd["bpw_quantized"]))
+                variants.append((f"QAM-W + AWQ k={k}, d8 codebook, integer kernels", "qamw+awq+d8+int", out_d8, ["--integer"],
+                                 qd and qd["bpw_quantized"]))
             if qa and qf:
                 quant_times.append((name, k, qa, qf))
             if k == 11:  # the whole model at 5.5 bpw: the tied token embedding / lm_head quantized too

@@ -49,19 +49,28 @@ TEST_CASE("d8 tables: base strictly in 0 < y < x, every code T_s of its base poi
         REQUIRE_THROWS_WITH(codebook(k, codebook_family::d8), Catch::Contains("codebook d8 exists for k = 9, 10, 11"));
 }
 
-TEST_CASE("d8 structure check: a table off the symmetry or a base point on a mirror line is refused", "[codebook][d8]") {
+TEST_CASE("d8 structure check: a table off the symmetry, a base point on a mirror line or off the grid is refused", "[codebook][d8]") {
     const int k = 9;
     const std::size_t n = std::size_t{1} << k;
     std::vector<float> xy(d8_table(k), d8_table(k) + 2 * n);
-    REQUIRE_NOTHROW(check_d8_structure(xy.data(), k, "d8-k9"));
+    REQUIRE_NOTHROW(check_d8_structure(xy.data(), k, d8_grid(k), "d8-k9"));
     auto broken = xy;
     broken[2 * (3 * n / 8 + 5)] = std::nextafter(broken[2 * (3 * n / 8 + 5)], 0.0f);  // one image off by an ulp
-    REQUIRE_THROWS_WITH(check_d8_structure(broken.data(), k, "d8-k9"),
+    REQUIRE_THROWS_WITH(check_d8_structure(broken.data(), k, d8_grid(k), "d8-k9"),
                         Catch::Contains("d8-k9") && Catch::Contains("entry 197 is not T_3 of base point 5"));
     broken = xy;
     broken[2 * 7 + 1] = broken[2 * 7];  // base point 7 on the diagonal
-    REQUIRE_THROWS_WITH(check_d8_structure(broken.data(), k, "d8-k9"),
+    REQUIRE_THROWS_WITH(check_d8_structure(broken.data(), k, d8_grid(k), "d8-k9"),
                         Catch::Contains("base point 7 is not strictly inside the wedge 0 < y < x"));
+    broken = xy;
+    broken[2 * 9 + 1] += d8_grid(k) / 4;  // base point 9 off the grid (its images moved with it: only the grid breaks)
+    for (int s = 1; s < 8; ++s) {
+        float x = broken[2 * 9], y = broken[2 * 9 + 1];
+        d8_transform(s, x, y);
+        broken[2 * (s * n / 8 + 9)] = x, broken[2 * (s * n / 8 + 9) + 1] = y;
+    }
+    REQUIRE_THROWS_WITH(check_d8_structure(broken.data(), k, d8_grid(k), "d8-k9"),
+                        Catch::Contains("base point 9 is not on the grid"));
 }
 
 TEST_CASE("d8 codebooks: MSE per coordinate / 2^-k within 3 % of lm2d at the same k (10^6 samples)", "[codebook][d8]") {

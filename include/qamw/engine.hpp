@@ -26,11 +26,11 @@
 //     y_i ≈ r̂_i · s_c · Σ_b d_b · Σ_{p ∈ b} (cx_p·ax_p + cy_p·ay_p)      (inner sums exact in int32; b: 16 pairs on
 //                                                                         q8, 64 on q16)
 // with the codebook as integers (cx, cy) · s_c, held by the prepared tensor (built once at construction when asked
-// for: prepared_tensor(v, table, true); 17.5 KiB) and x̃ quantized once per product into caller scratch as
+// for: prepared_tensor(v, table, true); 18 KiB) and x̃ quantized once per product into caller scratch as
 // d_b · (ax, ay) per block, by the kernel set's quantize_q8a / quantize_q16a (quantize_activation; SIMD on AVX2,
 // AVX-512 and NEON with the scalar references' bits: kernels/int_quantize.hpp). That step is serial in a threaded
-// product (one thread quantizes, the others wait), so it is vectorized like the row kernels. Two paths, fixed per
-// (kernel set, k) by int_uses_q8 (kernels/table.hpp):
+// product (one thread quantizes, the others wait), so it is vectorized like the row kernels. Three paths, fixed per
+// (kernel set, tensor) by int_uses_q8 and int_uses_q16s (kernels/table.hpp):
 //   q8  k ≤ the kernel set's q8_max_bits (AVX-512 VBMI + VNNI, NEON and the scalar reference 8, AVX-512BW 7, AVX2 6;
 //       kernels/int_product.hpp): int8 codewords looked up in registers; on AVX-512 VNNI 64 pairs per instruction
 //       (vpermi2b), int8 activations, vpdpbusd. Per weight: k/16 bytes of codes, ≈ 16/128 (k = 7) or 19/128 (k = 8)
@@ -40,6 +40,10 @@
 //       activations (|a| ≤ 4095, one scale per 64 pairs), vpmaddwd per 8 pairs (AVX-512 VNNI: vpdpwssd). Per
 //       weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3 instructions. KLD against
 //       the f32 path: docs/PERFORMANCE.md "Integer kernels".
+//   split q16  d8 codebooks (codebooks/d8.hpp) at k = 9…11 on AVX-512 VBMI + VNNI: the q16 activation's integers split
+//       into bytes (block_q16s), the codebook's base on its 8-bit grid in registers, the symmetry as byte blends and
+//       masked negations, vpdpbusd (x86::q16_d8): q16's sums and floats bit for bit, ≈ 32 instructions per 128
+//       weights, no table loads.
 // Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
 // the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
 // entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
@@ -97,13 +101,14 @@ public:
     /// Validates `v` (errc::format naming the field) and precomputes; copies no codes but the last rows' few bytes.
     /// table: the decode table of the pair quantizer that wrote the codes (nullptr: the shipped table of v.family and v.bits);
     /// it must outlive the prepared tensor. integer: also build the integer codebook of the integer path
-    /// (int_dot_rows, int_gemm_rows; 17.5 KiB).
+    /// (int_dot_rows, int_gemm_rows; 18 KiB; for the shipped d8 tables on their grid, so the split q16 kernels apply).
     explicit prepared_tensor(const quantized_view& v, const float* table = nullptr, bool integer = false)
         : v_(validated(v)), table_(table ? table : codebook_table(v.family, v.bits)), signs_(hadamard_signs(v.seed, v.layout.padded)),
           unit_(std::sqrt(double(v.layout.padded) * double(v.layout.block))) {
         if (integer) {
             icb_.resize(1);
-            make_int_codebook(table_, v.bits, icb_[0]);
+            const bool d8 = v.family == codebook_family::d8 && table_ == d8_table(v.bits);
+            make_int_codebook(table_, v.bits, icb_[0], d8 ? d8_grid(v.bits) : 0.0f);
         }
         norms_.resize(static_cast<std::size_t>(v.rows));
         for (std::size_t i = 0; i < norms_.size(); ++i) norms_[i] = v.norm(i);
@@ -324,6 +329,12 @@ void quantize_activation(const prepared_tensor& t, const float* xt, void* act, c
     else if (path == detail::int_path_q16s) k.quantize_q16s(xt, t.pairs(), static_cast<block_q16s*>(blocks));
     else k.quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
     new (act) detail::int_activation_header{t.pairs(), path, bias};
+}
+
+/// The integer path of t on kernel set k, as quantize_activation and int_dot_rows take it: "q8", "q16" or "split q16".
+template <class K = native_kernels>
+const char* int_path_of(const prepared_tensor& t, const K& k = {}) {
+    return detail::int_path_name(detail::int_path(t, k));
 }
 
 /// y[i − r0] ≈ (Ŵ x)_i for rows i in [r0, r1) on the integer path, from act = quantize_activation(rotate(x)) with the

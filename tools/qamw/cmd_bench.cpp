@@ -159,7 +159,7 @@ int run_bench(const args& a) {
             row["int_gemv_gweights_per_s"] = W / t_int / 1e9;
             row["gemv_warm_gweights_per_s"] = W / t_gemv_warm / 1e9;
             row["int_gemv_warm_gweights_per_s"] = W / t_int_warm / 1e9;
-            row["int_gemv_path"] = int_uses_q8(kt, k) ? "q8" : "q16";
+            row["int_gemv_path"] = int_path_of(m.imm->prepared(), kt);
             row["read_packed_gb_per_s"] = B / t_read / 1e9;
             row["eigen_f32_gemv_gweights_per_s"] = W / t_f32 / 1e9;
             row["bf16_gemv_gweights_per_s"] = W / t_bf16 / 1e9;

@@ -35,7 +35,7 @@ inline void check_codebook_table(codebook_family f, int k) {
     const std::size_t n = std::size_t{1} << k;
     if (detail::fnv1a64(xy, 2 * n * sizeof(float)) != codebook_checksum(f, k))
         throw error(errc::format, "codebook " + codebook_id(f, k) + ": table does not match its checksum");
-    if (f == codebook_family::d8) check_d8_structure(xy, k, codebook_id(f, k));
+    if (f == codebook_family::d8) check_d8_structure(xy, k, d8_grid(k), codebook_id(f, k));
 }
 
 /// One codebook with its nearest-point search index: what the encoder needs (decoders need only codebook_table()).

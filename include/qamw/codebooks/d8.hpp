@@ -13,6 +13,7 @@
 #include <qamw/codebooks/family.hpp>
 #include <qamw/error.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -34,6 +35,15 @@ inline std::uint64_t d8_checksum(int k) {
     return k == 9 ? d8_k09_checksum : k == 10 ? d8_k10_checksum : d8_k11_checksum;
 }
 
+/// The grid of the D8 table of k bits per pair: every coordinate is u · d8_grid(k) with an integer |u| ≤ 255 (base
+/// coordinates 1 … 255), exactly in float, so the integer path holds the codebook in bytes without rounding
+/// (make_int_codebook, kernels/int_format.hpp).
+inline float d8_grid(int k) {
+    using namespace codebooks;
+    check_family_bits(codebook_family::d8, k);
+    return k == 9 ? d8_k09_grid : k == 10 ? d8_k10_grid : d8_k11_grid;
+}
+
 /// The point of code s·n_b + b of a D8 codebook: T_s applied to (x, y) (file comment), exact in float.
 inline void d8_transform(int s, float& x, float& y) {
     if (s & 4) {
@@ -45,14 +55,21 @@ inline void d8_transform(int s, float& x, float& y) {
 }
 
 /// Checks the D8 structure of a table of 2^k points (interleaved x y): every base point strictly inside the wedge
-/// 0 < y < x, and every entry equal, bit for bit, to T_s of its base point. Throws errc::format naming `id` and the
-/// first entry that breaks the rule.
-inline void check_d8_structure(const float* xy, int k, const std::string& id) {
+/// 0 < y < x with both coordinates on the grid (u · grid, u an integer in 1 … 255), and every entry equal, bit for bit,
+/// to T_s of its base point. Throws errc::format naming `id` and the first entry that breaks the rule.
+inline void check_d8_structure(const float* xy, int k, float grid, const std::string& id) {
     const std::size_t nb = (std::size_t{1} << k) / 8;
-    for (std::size_t b = 0; b < nb; ++b)
+    for (std::size_t b = 0; b < nb; ++b) {
         if (!(xy[2 * b + 1] > 0 && xy[2 * b + 1] < xy[2 * b]))
             throw error(errc::format, "codebook " + id + ": base point " + std::to_string(b) +
                                           " is not strictly inside the wedge 0 < y < x");
+        for (int j = 0; j < 2; ++j) {
+            const double u = std::round(double(xy[2 * b + j]) / grid);
+            if (u > 255 || double(xy[2 * b + j]) != u * grid)
+                throw error(errc::format, "codebook " + id + ": base point " + std::to_string(b) +
+                                              " is not on the grid (a multiple u of the grid step, 1 <= u <= 255)");
+        }
+    }
     for (int s = 1; s < 8; ++s)
         for (std::size_t b = 0; b < nb; ++b) {
             float x = xy[2 * b], y = xy[2 * b + 1];

@@ -107,7 +107,7 @@ constexpr std::size_t q8a_blocks(std::size_t pairs) { return (pairs + 63) / 64; 
 /// q16 blocks for a row of `pairs` pairs.
 constexpr std::size_t q16a_blocks(std::size_t pairs) { return (pairs + q16_block_pairs - 1) / q16_block_pairs; }
 
-/// Integer codebook of one k, derived deterministically from the shipped float table (make_int_codebook). 17.5 KiB,
+/// Integer codebook of one k, derived deterministically from the shipped float table (make_int_codebook). 18 KiB,
 /// caller-owned; nothing is built implicitly.
 struct int_codebook {
     int k = 0;
