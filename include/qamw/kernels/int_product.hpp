@@ -20,8 +20,10 @@
 //     loads assembled into a ymm (vmovd / vpinsrd / vinserti128); AVX2 / AVX-512BW one vpmaddwd + vpaddd per 8 pairs,
 //     AVX-512 VNNI one (256-bit) vpdpwssd; per 64 pairs one convert and one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
 //     kernels::overread = 8).
-//   int_product<Arch>::quantize_q8a / quantize_q16a  (the activation quantizers: the references' block loop with the
-//   SIMD element operations of kernels/int_quantize.hpp on AVX2, AVX-512 and NEON, the same bits)
+//   int_product<Arch>::dot_rows_q16s  (d8 codebooks at k = 9…11, AVX-512 VBMI + VNNI: x86::q16_d8, the base in
+//   registers, against the split activation of quantize_q16s; q16's bits; ≈ 49 instructions per 128 weights at k = 11)
+//   int_product<Arch>::quantize_q8a / quantize_q16a / quantize_q16s  (the activation quantizers: the references'
+//   block loop with the SIMD element operations of kernels/int_quantize.hpp on AVX2, AVX-512 and NEON, the same bits)
 //   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
 //     lookup_q16 writes a row's 32-bit table entries once (4 bytes per pair); dot_words_q16 then runs the GEMM
 //     micro-kernel x86::q16_tile on those words against m activations: tiles of R rows × M activations
