@@ -10,7 +10,7 @@
 //     ⟨ĉ, x̃⟩ ≈ s_c · Σ_b d_b · Σ_{p ∈ b} (cx·ax + cy·ay)     (inner sum exact in int32, outer sum in float)
 // (n_pad % 32 == 0, so a row has a multiple of 16 pairs; a q16 row's last block may hold 16, 32 or 48 of them.)
 //
-// Two formats, chosen per k by measured accuracy (docs/PERFORMANCE.md "Integer kernels"):
+// Two formats, chosen per k by measured accuracy (docs/PERFORMANCE.md "Integer kernels"), and q16's split form:
 //   q8  (k ≤ 8): codewords int8, |c| ≤ 127 (s_c = max|coordinate| / 127), activations int8, |a| ≤ 127 (d_b = max|x̃| over
 //        the block / 127). Extra squared error per coordinate ≤ s_c²/12 + d_b²/12-ish on average; at k = 8 s_c = 0.027,
 //        s_c²/12 = 6.1e-5, 0.8 % of the codebook's own MSE (0.0078); at k = 7 0.4 %.
@@ -23,6 +23,9 @@
 //        4e-4 (k = 11), 8e-4 (k = 12) of the codebook's own MSE per coordinate on Gaussian input. The ranges were
 //        chosen against |c| ≤ 8191 with |a| ≤ 1023 and |c| ≤ 4095 with |a| ≤ 2047 by the measured error of the row
 //        dot (docs/PERFORMANCE.md "Integer kernels").
+//   split q16 (d8 codebooks on their grid, k = 9…11, where the kernel set has dot_rows_q16s): q16's integers and
+//        scales, each activation split into bytes q = 128·hi + lo (block_q16s), and the codebook's grid integers
+//        exact (|c| ≤ 255, no codeword rounding: make_int_codebook); the sums are q16's.
 //
 // Error bound (what tests/test_int_kernels.cpp checks against the exact f32 dot, per row): with |Δc| ≤ s_c/2 per
 // coordinate and |Δa| ≤ d_b/2,
