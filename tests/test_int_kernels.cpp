@@ -72,8 +72,8 @@ std::vector<float> grid_d8_table(tools::rng& r, int k, float grid) {
     for (std::size_t c = nb; c < n; ++c) {
         const std::size_t s = c / nb, b = c % nb;
         float x = t[2 * b], y = t[2 * b + 1];
-        if (s & 4) std::swap(x, y);
-        t[2 * c] = s & 1 ? -x : x, t[2 * c + 1] = s & 2 ? -y : y;
+        d8_transform(int(s), x, y);
+        t[2 * c] = x, t[2 * c + 1] = y;
     }
     return t;
 }

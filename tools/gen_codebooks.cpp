@@ -17,6 +17,7 @@
 //
 // usage: qamw_gen_codebooks OUT_DIR [--d8] [K ...]
 //   (default K = 4..12, writing lm2d_kKK.hpp per K; with --d8, K = 9..11, writing d8_kKK.hpp)
+#include <qamw/codebooks/family.hpp>
 #include <qamw/detail/hash.hpp>
 #include "common/parallel.hpp"
 #include <qamw/stages/codebook.hpp>
@@ -37,11 +38,9 @@ struct point {
     double x, y;
 };
 
-/// The D8 transform T_s of docs/FORMAT.md: (x, y) <- (y, x) if s & 4; x <- -x if s & 1; y <- -y if s & 2.
+/// The D8 transform T_s of docs/FORMAT.md (qamw::d8_transform).
 point apply(int s, point p) {
-    if (s & 4) std::swap(p.x, p.y);
-    if (s & 1) p.x = -p.x;
-    if (s & 2) p.y = -p.y;
+    qamw::d8_transform(s, p.x, p.y);
     return p;
 }
 

@@ -44,16 +44,6 @@ inline float d8_grid(int k) {
     return k == 9 ? d8_k09_grid : k == 10 ? d8_k10_grid : d8_k11_grid;
 }
 
-/// The point of code s·n_b + b of a D8 codebook: T_s applied to (x, y) (file comment), exact in float.
-inline void d8_transform(int s, float& x, float& y) {
-    if (s & 4) {
-        float t = x;
-        x = y, y = t;
-    }
-    if (s & 1) x = -x;
-    if (s & 2) y = -y;
-}
-
 /// Checks the D8 structure of a table of 2^k points (interleaved x y): every base point strictly inside the wedge
 /// 0 < y < x with both coordinates on the grid (u · grid, u an integer in 1 … 255), and every entry equal, bit for bit,
 /// to T_s of its base point. Throws errc::format naming `id` and the first entry that breaks the rule.

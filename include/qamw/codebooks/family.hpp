@@ -39,6 +39,19 @@ inline void check_family_bits(codebook_family f, int k) {
     throw error(errc::invalid_argument, "bits per pair k = " + std::to_string(k) + " is outside [4, 12]");
 }
 
+/// The symmetry of a d8 codebook: code s·n_b + b decodes to T_s of base point b, where T_s swaps x and y if s & 4,
+/// then negates x if s & 1 and y if s & 2 (docs/FORMAT.md). Exact for floats and for the integer codebooks
+/// (kernels/int_format.hpp) alike; the one definition the tables, their checks and the generator use.
+template <class T>
+void d8_transform(int s, T& x, T& y) {
+    if (s & 4) {
+        const T t = x;
+        x = y, y = t;
+    }
+    if (s & 1) x = static_cast<T>(-x);
+    if (s & 2) y = static_cast<T>(-y);
+}
+
 /// The codebook id written into containers: "<family>-k<K>".
 inline std::string codebook_id(codebook_family f, int k) { return family_name(f) + std::string("-k") + std::to_string(k); }
 

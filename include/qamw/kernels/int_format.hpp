@@ -45,6 +45,7 @@
 // sets hand them out as quantize_q8a / quantize_q16a (kernels/table.hpp), and quantize_activation calls those.
 #pragma once
 
+#include <qamw/codebooks/family.hpp>
 #include <qamw/error.hpp>
 #include <qamw/stages/packer.hpp>
 
@@ -158,9 +159,7 @@ inline void make_int_codebook(const float* table2, int k, int_codebook& cb, floa
             const std::size_t s = c / nb, b = c % nb;
             std::int16_t x = cb.xy16[2 * b], y = cb.xy16[2 * b + 1];
             if (x < 1 || y < 1) fail(b, "is a base point with a coordinate below one grid step");
-            if (s & 4) std::swap(x, y);
-            if (s & 1) x = static_cast<std::int16_t>(-x);
-            if (s & 2) y = static_cast<std::int16_t>(-y);
+            d8_transform(int(s), x, y);
             if (cb.xy16[2 * c] != x || cb.xy16[2 * c + 1] != y) fail(c, "is not T_s of its base point");
         }
         for (std::size_t i = 0; i < 256; ++i)
