@@ -32,6 +32,7 @@ constexpr std::size_t rows = 11008, pairs = 2048;  // 11008 × 4096 weights
 
 struct int_case {
     std::vector<std::uint8_t> codes;  ///< rows · packed_bytes(pairs, k) + kernels::overread random bytes
+    std::vector<std::uint8_t> split;  ///< d8: the codes in the split layout (split_codes), rows of split_row_bytes
     std::unique_ptr<int_codebook> cb = std::make_unique<int_codebook>();
     std::vector<block_q8a> a8 = std::vector<block_q8a>(q8a_blocks(pairs));
     std::vector<block_q16a> a16 = std::vector<block_q16a>(q16a_blocks(pairs));
@@ -46,6 +47,10 @@ struct int_case {
         bias = quantize_q8a(xt.data(), pairs, a8.data());
         quantize_q16a(xt.data(), pairs, a16.data());
         quantize_q16s(xt.data(), pairs, a16s.data());
+        if (f != codebook_family::d8) return;
+        split.resize(rows * split_row_bytes(pairs, k));
+        for (std::size_t r = 0; r < rows; ++r)
+            split_codes(codes.data() + r * packed_bytes(pairs, k), pairs, k, split.data() + r * split_row_bytes(pairs, k));
     }
 };
 
@@ -76,7 +81,7 @@ void int_rows(benchmark::State& s) {
     std::vector<float> y(rows);
     for (auto _ : s) {
         if (path == 8) t.dot_rows_q8(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a8.data(), c.bias, y.data());
-        else if (path == 17) t.dot_rows_q16s(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a16s.data(), y.data());
+        else if (path == 17) t.dot_rows_q16s(c.split.data(), split_row_bytes(pairs, k), rows, pairs, k, *c.cb, c.a16s.data(), y.data());
         else t.dot_rows_q16(c.codes.data(), rb, rows, pairs, k, *c.cb, c.a16.data(), y.data());
         benchmark::DoNotOptimize(y.data());
     }

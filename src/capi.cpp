@@ -11,6 +11,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 struct qamw_container {
     qamw::container c;
@@ -19,6 +20,7 @@ struct qamw_container {
 struct qamw_tensor {
     qamw::prepared_tensor t;
     const qamw::kernel_table* k;
+    std::vector<std::uint8_t> split;  ///< the codes in the split layout where k runs the tensor on the split q16 kernel
 };
 
 namespace {
@@ -85,7 +87,17 @@ int qamw_tensor_prepare(const qamw_container* c, const char* name, qamw_tensor**
     *out = nullptr;
     return guarded(err, err_len, [&] {
         const qamw::kernel_table& k = qamw::select_kernels();
-        *out = new qamw_tensor{qamw::prepared_tensor(c->c.view(name), nullptr, true), &k};
+        auto* t = new qamw_tensor{qamw::prepared_tensor(c->c.view(name), nullptr, true), &k, {}};
+        if (qamw::int_uses_q16s(k, t->t.int_table())) {
+            try {
+                t->split.resize(t->t.split_codes_bytes());
+                t->t.use_split_codes(t->split.data());
+            } catch (...) {
+                delete t;
+                throw;
+            }
+        }
+        *out = t;
     });
 }
 

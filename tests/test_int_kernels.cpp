@@ -514,6 +514,58 @@ TEST_CASE("engine integer path: GEMV and GEMM against the f32 fused GEMV, every 
     }
 }
 
+TEST_CASE("engine split q16 path: d8 tensors with their codes split give the q16 path's bits, every ISA",
+          "[kernels][int][product]") {
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{5, 40}, {37, 700}, {64, 2048}}) {
+        const auto w = tools::gaussian_vector(5, std::size_t(rows) * cols, 0.05);
+        for (int k : {9, 10, 11}) {
+            params p;
+            p.bits = k;
+            p.family = codebook_family::d8;
+            const auto q = encode(w.data(), rows, cols, p);
+            const prepared_tensor packed(q.view(), nullptr, true);
+            prepared_tensor split(q.view(), nullptr, true);
+            std::vector<std::uint8_t> buf(split.split_codes_bytes());
+            split.use_split_codes(buf.data());
+            REQUIRE(split.split() == buf.data());
+            const std::size_t m = 2, np = split.padded(), ab = split.int_activation_bytes();
+            const auto x = tools::gaussian_vector(6, m * std::size_t(cols));
+            for (isa id : available_isas()) {
+                INFO("isa " << isa_name(id) << " k " << k << " shape " << rows << "x" << cols);
+                const kernel_table& kt = *kernels_for(id);
+                REQUIRE(std::string(int_path_of(packed, kt)) == "q16");
+                REQUIRE(std::string(int_path_of(split, kt)) == (int_uses_q16s(kt, split.int_table()) ? "split q16" : "q16"));
+                std::vector<float> xt(np), want(m * rows), got(m * rows), gm(m * rows);
+                std::vector<std::uint8_t> a0(m * ab), a1(m * ab);
+                std::vector<std::int32_t> scratch(split.int_gemm_scratch_words());
+                for (std::size_t b = 0; b < m; ++b) {
+                    rotate(split, x.data() + b * cols, xt.data(), kt);
+                    quantize_activation(packed, xt.data(), a0.data() + b * ab, kt);
+                    quantize_activation(split, xt.data(), a1.data() + b * ab, kt);
+                    int_dot_rows(packed, a0.data() + b * ab, 0, rows, want.data() + b * rows, kt);
+                    int_dot_rows(split, a1.data() + b * ab, 0, rows, got.data() + b * rows, kt);
+                }
+                int_gemm_rows(split, a1.data(), m, 0, rows, gm.data(), std::size_t(rows), scratch.data(), kt);
+                REQUIRE(std::memcmp(got.data(), want.data(), 4 * got.size()) == 0);
+                REQUIRE(std::memcmp(gm.data(), want.data(), 4 * gm.size()) == 0);
+            }
+        }
+    }
+    // only a d8 tensor with its integer path built can have split codes
+    const auto w = tools::gaussian_vector(7, 4 * 64, 0.05);
+    params p;
+    p.bits = 11;
+    const auto lm = encode(w.data(), 4, 64, p);
+    prepared_tensor t(lm.view(), nullptr, true);
+    std::vector<std::uint8_t> buf(t.split_codes_bytes());
+    REQUIRE_THROWS_WITH(t.use_split_codes(buf.data()), Catch::Contains("only for a d8 codebook"));
+    p.family = codebook_family::d8;
+    const auto d8 = encode(w.data(), 4, 64, p);
+    prepared_tensor no_int(d8.view());
+    REQUIRE_THROWS_WITH(no_int.use_split_codes(buf.data()), Catch::Contains("integer path built"));
+    REQUIRE(t.split() == nullptr);
+}
+
 TEST_CASE("tools::matmul on the integer kernels stays within the integer paths' error of the f32 products",
           "[kernels][int]") {
     const int rows = 37, cols = 300;
@@ -619,11 +671,17 @@ TEST_CASE("split q16 kernels: d8 codebooks at k = 9, 10, 11 give the q16 kernels
             std::vector<block_q16s> as(q16a_blocks(pairs));
             quantize_q16a(o.xt.data(), pairs, a16.data());
             quantize_q16s(o.xt.data(), pairs, as.data());
-            // the split kernels read no byte past the codes: an exact-size copy (AddressSanitizer sees any overread)
-            const std::vector<std::uint8_t> exact(o.codes.begin(), o.codes.begin() + std::ptrdiff_t(rows * rb));
+            // the codes in the split layout, exactly sized: the split kernels read no byte past them (AddressSanitizer
+            // sees any overread); every code is where split_code finds it
+            const std::size_t srb = split_row_bytes(pairs, k);
+            std::vector<std::uint8_t> split(rows * srb, 0xa5);
+            for (std::size_t i = 0; i < rows; ++i) split_codes(o.codes.data() + i * rb, pairs, k, split.data() + i * srb);
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t p = 0; p < q16a_blocks(pairs) * q16_block_pairs; ++p)
+                    REQUIRE(split_code(split.data() + i * srb, p, k) == (p < pairs ? ref::unpack_one(o.codes.data() + i * rb, p, k) : 0));
             std::vector<float> want(rows), ref_split(rows);
             ref::dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), want.data());
-            ref::dot_rows_q16s(exact.data(), rb, rows, pairs, k, *cb, as.data(), ref_split.data());
+            ref::dot_rows_q16s(split.data(), srb, rows, pairs, k, *cb, as.data(), ref_split.data());
             REQUIRE(std::memcmp(ref_split.data(), want.data(), 4 * rows) == 0);
             for (isa id : available_isas()) {
                 const kernel_table& t = *kernels_for(id);
@@ -632,7 +690,7 @@ TEST_CASE("split q16 kernels: d8 codebooks at k = 9, 10, 11 give the q16 kernels
                 if (!t.dot_rows_q16s) continue;
                 std::vector<float> q16(rows), got(rows, -1.0f);
                 t.dot_rows_q16(o.codes.data(), rb, rows, pairs, k, *cb, a16.data(), q16.data());
-                t.dot_rows_q16s(exact.data(), rb, rows, pairs, k, *cb, as.data(), got.data());
+                t.dot_rows_q16s(split.data(), srb, rows, pairs, k, *cb, as.data(), got.data());
                 REQUIRE(std::memcmp(got.data(), q16.data(), 4 * rows) == 0);
             }
         }

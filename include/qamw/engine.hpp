@@ -40,10 +40,12 @@
 //       activations (|a| ≤ 4095, one scale per 64 pairs), vpmaddwd per 8 pairs (AVX-512 VNNI: vpdpwssd). Per
 //       weight: k/16 bytes of codes and one 4-byte table read per pair (from L1/L2), ≈ 3 instructions. KLD against
 //       the f32 path: docs/PERFORMANCE.md "Integer kernels".
-//   split q16  d8 codebooks (codebooks/d8.hpp) at k = 9…11 on AVX-512 VBMI + VNNI: the q16 activation's integers split
-//       into bytes (block_q16s), the codebook's base on its 8-bit grid in registers, the symmetry as byte blends and
-//       masked negations, vpdpbusd (x86::q16_d8): q16's sums and floats bit for bit, 49 instructions per 128 weights
-//       in the compiled k = 11 loop, no table loads.
+//   split q16  d8 codebooks (codebooks/d8.hpp) at k = 9…11 on AVX-512 VBMI + VNNI, once the tensor's codes are in
+//       the split layout (prepared_tensor::use_split_codes: the codes' low bytes in the kernel's lane order and their
+//       high bits as 64-bit masks, a copy made at load into caller memory): the q16 activation's integers split into
+//       bytes (block_q16s), the codebook's base on its 8-bit grid in registers, the symmetry as byte blends and masked
+//       negations, vpdpbusd (x86::q16_d8): q16's sums and floats bit for bit, 41 instructions per 128 weights in the
+//       compiled k = 11 loop, no table loads. Without split codes a d8 tensor runs on q16.
 // Batched (int_gemm_rows, m activations): tiles of int_gemm_tile_rows rows. On q8 each tile's codes stay in cache and
 // the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
 // entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
@@ -62,6 +64,7 @@
 
 #include <qamw/codebooks/codebook.hpp>
 #include <qamw/error.hpp>
+#include <qamw/executor.hpp>
 #include <qamw/kernels/int_format.hpp>
 #include <qamw/kernels/lookup.hpp>
 #include <qamw/kernels/table.hpp>
@@ -158,6 +161,27 @@ public:
                                                 "integer = true)");
         return icb_[0];
     }
+    /// Bytes of the tensor's codes in the split layout (split_codes: rows of split_row_bytes), for use_split_codes.
+    std::size_t split_codes_bytes() const { return static_cast<std::size_t>(rows()) * split_row_bytes(pairs(), bits()); }
+    /// Writes the codes in the split layout into dst (split_codes_bytes() bytes of caller memory, which must outlive
+    /// this object; the rows are split on the executor's threads) and has the integer path read them there: kernel sets
+    /// with the split q16 kernel (int_uses_q16s) then run the tensor on it. Once per tensor, at load, before any
+    /// product: like a repacked weight buffer it is a second copy of the codes, the price of a code layout the packed
+    /// format does not have. Only for a d8 codebook on its grid at k = 9…11 with the integer path built
+    /// (errc::invalid_argument otherwise).
+    template <class Exec = serial>
+    void use_split_codes(std::uint8_t* dst, const Exec& exec = {}) {
+        if (icb_.empty() || !icb_[0].d8 || bits() < 9 || bits() > 11)
+            throw error(errc::invalid_argument, "prepared_tensor::use_split_codes: only for a d8 codebook on its grid at "
+                                                "k = 9…11 with the integer path built, not k = " + std::to_string(bits()));
+        const std::size_t srb = split_row_bytes(pairs(), bits());
+        exec(static_cast<std::size_t>(rows()), [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t r = r0; r < r1; ++r) split_codes(row_codes(r), pairs(), bits(), dst + r * srb);
+        });
+        split_ = dst;
+    }
+    /// The split layout's codes (use_split_codes), or nullptr.
+    const std::uint8_t* split() const { return split_; }
     /// Scratch bytes of one quantized activation row (quantize_activation).
     std::size_t int_activation_bytes() const { return qamw::int_activation_bytes(pairs()); }
     /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries, and 16 words to align it to
@@ -184,6 +208,7 @@ private:
     std::size_t first_tail_ = 0;
     std::vector<std::uint8_t> tail_;
     std::vector<int_codebook> icb_;  ///< the integer codebook, or empty
+    const std::uint8_t* split_ = nullptr;  ///< the codes in the split layout (use_split_codes), or nullptr
 };
 
 /// xt[0, n_pad) ← x̃ for x[0, cols) (the activation as the products read it).
@@ -257,11 +282,12 @@ struct int_activation_header {
 static_assert(sizeof(int_activation_header) <= int_activation_header_bytes, "the header fits its bytes");
 inline constexpr std::uint32_t int_path_q8 = 0x61387131, int_path_q16 = 0x36317131, int_path_q16s = 0x73363171;
 
-/// The integer path of tensor t on kernel set k: q8 (int_uses_q8), the split q16 of d8 codebooks (int_uses_q16s) or q16.
+/// The integer path of tensor t on kernel set k: q8 (int_uses_q8), the split q16 of d8 codebooks (int_uses_q16s, the
+/// codes in the split layout) or q16.
 template <class K>
 std::uint32_t int_path(const prepared_tensor& t, const K& k) {
     if (int_uses_q8(k, t.bits())) return int_path_q8;
-    return int_uses_q16s(k, t.int_table()) ? int_path_q16s : int_path_q16;
+    return t.split() && int_uses_q16s(k, t.int_table()) ? int_path_q16s : int_path_q16;
 }
 
 inline const char* int_path_name(std::uint32_t path) {
@@ -297,14 +323,16 @@ void int_rows(const prepared_tensor& t, const int_codebook& cb, const void* act,
     const auto& h = *static_cast<const int_activation_header*>(act);
     const void* blocks = static_cast<const unsigned char*>(act) + int_activation_header_bytes;
     const std::size_t rb = t.view().row_bytes();
+    if (path == int_path_q16s) {  // the split layout: every row in caller memory, none past it read
+        const std::size_t srb = split_row_bytes(t.pairs(), t.bits());
+        k.dot_rows_q16s(t.split() + i0 * srb, srb, i1 - i0, t.pairs(), t.bits(), cb, static_cast<const block_q16s*>(blocks), y);
+        return scale_by_norms(t, i0, i1, y);
+    }
     for (std::size_t i = i0; i < i1;) {
         const std::size_t e = t.contiguous_end(i, i1);
         if (path == int_path_q8)
             k.dot_rows_q8(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q8a*>(blocks),
                           h.bias, y + (i - i0));
-        else if (path == int_path_q16s)
-            k.dot_rows_q16s(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q16s*>(blocks),
-                            y + (i - i0));
         else
             k.dot_rows_q16(t.row_codes(i), rb, e - i, t.pairs(), t.bits(), cb, static_cast<const block_q16a*>(blocks),
                            y + (i - i0));

@@ -2,8 +2,9 @@
 // engine builds them: a prepared tensor, a kernel set chosen once, and the engine's row-range functions
 // (qamw/engine.hpp) run on the tools' thread pool with per-chunk scratch. With `integer`, gemv and gemm run on the
 // engine's integer path instead (quantize_activation once per activation row, then int_dot_rows / the batched
-// int_gemm_rows: int8 on the q8 path for k ≤ 8 where the kernel set has it, else int16), so the evaluator can measure
-// what it costs in KL divergence and the benchmarks its speed.
+// int_gemm_rows: int8 on the q8 path for k ≤ 8 where the kernel set has it, the split q16 path for d8 codebooks where
+// the set has its kernel, else int16), so the evaluator can measure what it costs in KL divergence and the benchmarks
+// its speed.
 #pragma once
 
 #include "common/parallel.hpp"
@@ -26,7 +27,15 @@ constexpr std::size_t gemv_grain_rows = 16, gemv_chunks_per_thread = 16;
 /// Products with one quantized matrix; borrows the view's memory (it must outlive this object).
 class matmul {
 public:
-    matmul(const quantized_view& v, const kernel_table& k, bool integer = false) : t_(v, nullptr, integer), k_(&k) {}
+    /// With `integer`, a d8 tensor that k can run on the split q16 kernel gets its codes in the split layout (a copy,
+    /// owned here; made on all hardware threads).
+    matmul(const quantized_view& v, const kernel_table& k, bool integer = false) : t_(v, nullptr, integer), k_(&k) {
+        if (!integer || !int_uses_q16s(k, t_.int_table())) return;
+        split_.resize(t_.split_codes_bytes());
+        t_.use_split_codes(split_.data(), [](std::size_t n, auto&& f) { parallel_for(n, 0, f); });
+    }
+    matmul(const matmul&) = delete;  // the prepared tensor points into split_
+    matmul& operator=(const matmul&) = delete;
 
     std::int64_t rows() const { return t_.rows(); }
     std::int64_t cols() const { return t_.cols(); }
@@ -92,6 +101,7 @@ private:
 
     prepared_tensor t_;
     const kernel_table* k_;
+    std::vector<std::uint8_t> split_;  ///< the codes in the split layout, or empty
 };
 
 }  // namespace qamw::tools

@@ -57,6 +57,8 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace qamw {
 
@@ -105,6 +107,41 @@ static_assert(sizeof(block_q16s) == 320 && offsetof(block_q16s, hi) == 64, "bloc
 /// The pair of a block_q16s plane's byte P: lane L = P / 4 of the kernel's 32-bit lanes sums pairs L mod 8 + 8·(j +
 /// 4·(L / 8)), j = P % 4, so lanes l and l + 8 together hold the pairs ≡ l mod 8.
 constexpr std::size_t q16s_pair(std::size_t P) { return (P / 4) % 8 + 8 * (P % 4 + 4 * (P / 32)); }
+
+/// The split layout of a row of k-bit codes (9 ≤ k ≤ 11; the operand of the split q16 kernels, made once per tensor by
+/// split_codes from the packed codes): the row's pairs in chunks of 64, the last one completed with code 0, each chunk
+/// 8k bytes: 64 bytes holding bits 0…7 of the codes, byte P that of the chunk's pair q16s_pair(P), then k − 8 little-
+/// endian 64-bit masks, bit P of mask t holding bit 8 + t of that code. So the kernel loads the low bytes in its lane
+/// order and the high bits as mask registers (for a d8 code s·2^(k−3) + b: b and s's low 11 − k bits in the byte, the
+/// rest of s in the masks), with no bit extraction. Bytes of a row: split_row_bytes.
+constexpr std::size_t split_row_bytes(std::size_t pairs, int k) {
+    return (pairs + q16_block_pairs - 1) / q16_block_pairs * 8 * static_cast<std::size_t>(k);
+}
+
+/// Code p of a row in the split layout.
+inline std::uint16_t split_code(const std::uint8_t* row, std::size_t p, int k) {
+    const std::size_t c = p / q16_block_pairs, i = p % q16_block_pairs;
+    const std::size_t P = 32 * (i / 32) + 4 * (i % 8) + (i / 8) % 4;  // q16s_pair(P) == i
+    const std::uint8_t* chunk = row + c * 8 * static_cast<std::size_t>(k);
+    unsigned code = chunk[P];
+    for (int t = 0; t < k - 8; ++t) code |= ((chunk[64 + 8 * t + P / 8] >> (P % 8)) & 1u) << (8 + t);
+    return static_cast<std::uint16_t>(code);
+}
+
+/// out[0, split_row_bytes(pairs, k)) ← the row of `pairs` packed k-bit codes (stages/packer.hpp) in the split layout.
+inline void split_codes(const std::uint8_t* packed, std::size_t pairs, int k, std::uint8_t* out) {
+    if (k < 9 || k > 11) throw error(errc::invalid_argument, "split_codes: k in [9, 11], not " + std::to_string(k));
+    std::memset(out, 0, split_row_bytes(pairs, k));
+    for (std::size_t c = 0; c * q16_block_pairs < pairs; ++c) {
+        std::uint8_t* chunk = out + c * 8 * static_cast<std::size_t>(k);
+        for (std::size_t P = 0; P < q16_block_pairs; ++P) {
+            const std::size_t p = c * q16_block_pairs + q16s_pair(P);
+            const unsigned code = p < pairs ? ref::unpack_one(packed, p, k) : 0u;
+            chunk[P] = static_cast<std::uint8_t>(code & 0xffu);
+            for (int t = 0; t < k - 8; ++t) chunk[64 + 8 * t + P / 8] |= static_cast<std::uint8_t>(((code >> (8 + t)) & 1u) << (P % 8));
+        }
+    }
+}
 
 /// q8 blocks for a row of `pairs` pairs.
 constexpr std::size_t q8a_blocks(std::size_t pairs) { return (pairs + 63) / 64; }
@@ -260,7 +297,26 @@ void quantize_q16a_with(const float* xt, std::size_t pairs, block_q16a* out) {
     }
 }
 
-/// quantize_q16s on the element operations E: quantize_q16a_with's block, then its split into byte planes.
+/// The byte planes of block_q16s from a q16a block's integers: byte P of plane c from q[2·q16s_pair(P) + c], hi = q >> 7
+/// (floor), lo = q & 127.
+inline void split_q16a(const block_q16a& one, block_q16s& out) {
+    for (std::size_t P = 0; P < q16_block_pairs; ++P)
+        for (std::size_t c = 0; c < 2; ++c) {
+            const int q = one.q[2 * q16s_pair(P) + c];
+            out.hi[c][P] = static_cast<std::int8_t>(q >> 7);  // arithmetic shift: floor (C++20; every target here)
+            out.lo[c][P] = static_cast<std::int8_t>(q & 127);
+        }
+}
+
+/// Whether the element operations E have their own split (E::split, split_q16a's bytes).
+template <class E, class = void>
+struct has_split : std::false_type {};
+template <class E>
+struct has_split<E, std::void_t<decltype(E::split(std::declval<const block_q16a&>(), std::declval<block_q16s&>()))>>
+    : std::true_type {};
+
+/// quantize_q16s on the element operations E: quantize_q16a_with's block, then its split into byte planes (E::split
+/// where E has one, else split_q16a).
 template <class E>
 void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
@@ -269,12 +325,8 @@ void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out) {
         quantize_q16a_with<E>(xt + 2 * q16_block_pairs * b, n, &one);
         out[b].d = one.d;
         std::fill(std::begin(out[b].zero), std::end(out[b].zero), std::uint8_t{0});
-        for (std::size_t P = 0; P < q16_block_pairs; ++P)
-            for (std::size_t c = 0; c < 2; ++c) {
-                const int q = one.q[2 * q16s_pair(P) + c];
-                out[b].hi[c][P] = static_cast<std::int8_t>(q >> 7);  // arithmetic shift: floor (C++20; every target here)
-                out[b].lo[c][P] = static_cast<std::int8_t>(q & 127);
-            }
+        if constexpr (has_split<E>::value) E::split(one, out[b]);
+        else split_q16a(one, out[b]);
     }
 }
 }  // namespace detail
@@ -349,7 +401,8 @@ inline void dot_rows_q16(const std::uint8_t* codes, std::size_t stride, std::siz
     }
 }
 
-/// The q16 path on the split activation (block_q16s): dot_rows_q16's sums and floats, bit for bit.
+/// The q16 path on the split activation (block_q16s) and the codes in the split layout (split_codes; rows `stride`
+/// bytes apart): dot_rows_q16's sums and floats on the packed codes, bit for bit.
 inline void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                           const int_codebook& cb, const block_q16s* a, float* y) {
     for (std::size_t r = 0; r < rows; ++r) {
@@ -360,7 +413,7 @@ inline void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::si
             for (std::size_t P = 0; P < q16_block_pairs; ++P) {
                 const std::size_t p = b * q16_block_pairs + q16s_pair(P);
                 if (p >= pairs) continue;
-                const std::int16_t* w = cb.xy16 + 2 * unpack_one(c, p, k);
+                const std::int16_t* w = cb.xy16 + 2 * split_code(c, p, k);
                 t += w[0] * (128 * a[b].hi[0][P] + a[b].lo[0][P]) + w[1] * (128 * a[b].hi[1][P] + a[b].lo[1][P]);
             }
             s += double(a[b].d) * t;

@@ -21,7 +21,8 @@
 //     AVX-512 VNNI one (256-bit) vpdpwssd; per 64 pairs one convert and one FMA with the block's scale. Reads ≤ 6 bytes past the last group's codes (group_indices; within
 //     kernels::overread = 8).
 //   int_product<Arch>::dot_rows_q16s  (d8 codebooks at k = 9…11, AVX-512 VBMI + VNNI: x86::q16_d8, the base in
-//   registers, against the split activation of quantize_q16s; q16's bits; ≈ 49 instructions per 128 weights at k = 11)
+//   registers, the codes in the split layout (split_codes), against the split activation of quantize_q16s; q16's bits;
+//   41 instructions per 128 weights at k = 11)
 //   int_product<Arch>::quantize_q8a / quantize_q16a / quantize_q16s  (the activation quantizers: the references'
 //   block loop with the SIMD element operations of kernels/int_quantize.hpp on AVX2, AVX-512 and NEON, the same bits)
 //   int_product<Arch>::lookup_q16 + dot_words_q16  (the batched product's q16 path)
@@ -241,49 +242,26 @@ struct q16_gather {
     }
 };
 
-/// q16 rows of a d8 codebook (int_codebook::d8, K = 9…11) against the split activation (block_q16s), the base in
-/// registers. Per 64 pairs (one activation block): two 64-byte code loads (the chunk's first and last 64 of its 8K
-/// bytes); two vpermb (each group of 4 codes into a qword) and two vpmultishiftqb (a code's low byte b, and a byte
-/// whose top 3 bits are its s); two vpermt2b (the 64 b and the 64 s into block_q16s's pair order); the masks of s by
-/// three vpmovb2m and two byte doublings; the base's x and y by one vpermi2b each (K = 11: two and a blend on bit 7 of
-/// b); the swap as two byte blends; the negations on the activation's four byte planes (four masked vpsubb: −(128·hi +
-/// lo) = 128·(−hi) + (−lo)); four vpdpbusd (u·hi and u·lo of x and y, 4 pairs per 32-bit lane) and 128·Σhi + Σlo, which
-/// is the block's q16 sum exactly (int_codebook's grid integers u ≤ 255, |hi| ≤ 32, lo ≤ 127). Lanes l and l + 8 hold
-/// the pairs ≡ l mod 8, so q16_zmm's fold and float step give q16_codes' floats bit for bit. 49 instructions per 128
-/// weights in the compiled K = 11 loop (GCC 12, register moves included), 11 of them on the shuffle port, and no table
-/// load (q16: one per pair, a gather element or a scalar load). The tail chunk of a row is copied into a zeroed 128-byte buffer first, so nothing is read past the codes.
+/// q16 rows of a d8 codebook (int_codebook::d8, K = 9…11) against the split activation (block_q16s), from the codes
+/// in the split layout (split_codes: per 64 pairs the codes' low bytes in block_q16s's pair order, then K − 8 bit
+/// masks), the base in registers. Per 64 pairs (one activation block): one 64-byte load of the low bytes, K − 8 mask
+/// loads, the rest of s's bits from the bytes (K = 10: bit 7 by vpmovb2m; K = 9: bits 6, 7 by vptestmb and vpmovb2m);
+/// the base's x and y by one vpermi2b each (K = 11: two and a blend on bit 7 of b, its vpmovb2m); the swap as two
+/// byte blends; the negations on the activation's four byte planes (four masked vpsubb: −(128·hi + lo) = 128·(−hi) +
+/// (−lo)); four vpdpbusd (u·hi and u·lo of x and y, 4 pairs per 32-bit lane) and 128·Σhi + Σlo, which is the block's
+/// q16 sum exactly (int_codebook's grid integers u ≤ 255, |hi| ≤ 32, lo ≤ 127). Lanes l and l + 8 hold the pairs ≡ l
+/// mod 8, so q16_zmm's fold and float step give q16_codes' floats bit for bit. 41 instructions per 128 weights in the
+/// compiled K = 11 loop (GCC 12, register moves included; 34 at K = 9), 5 of them on the shuffle port, and no table
+/// load (q16: one per pair, a gather element or a scalar load); on the packed codes, extracting b and s cost 8 more and
+/// 6 more shuffles. Every chunk is whole (the split layout completes the last), so
+/// nothing is read past the codes.
 template <class Arch, int K>
 struct q16_d8 {
     static_assert(K >= 9 && K <= 11, "q16_d8: k in 9..11 (a base of 64, 128 or 256 points)");
     static constexpr std::size_t prefetch_bytes = 2048;
-    static constexpr std::size_t chunk = 8 * K;  ///< code bytes of 64 pairs
+    static constexpr std::size_t chunk = 8 * K;  ///< split-layout bytes of 64 pairs
 
-    struct controls {
-        std::uint8_t perm0[64], perm1[64];    ///< vpermb: qword g ← 8 bytes from group g's first byte (pairs 4g…4g + 3)
-        std::uint8_t shift[64];               ///< vpmultishiftqb: bytes 0…3 ← code i's bits [0, 8), 4…7 ← [K − 8, K)
-        std::uint8_t pick_b[64], pick_s[64];  ///< vpermt2b: byte P ← b (s) of pair q16s_pair(P)
-    };
-    static constexpr controls make_controls() {
-        controls c{};
-        for (int h = 0; h < 2; ++h)
-            for (int g = 0; g < 8; ++g) {
-                // group 8h + g starts at bit 4K(8h + g); the second load starts at byte 8K − 64 of the chunk
-                const int first = K * (8 * h + g) / 2 - (h ? 8 * K - 64 : 0), off = 4 * K * g % 8;
-                for (int j = 0; j < 8; ++j) (h ? c.perm1 : c.perm0)[8 * g + j] = static_cast<std::uint8_t>(first + j < 64 ? first + j : 63);
-                for (int i = 0; i < 4; ++i) {
-                    c.shift[8 * g + i] = static_cast<std::uint8_t>(off + K * i);
-                    c.shift[8 * g + 4 + i] = static_cast<std::uint8_t>(off + K * i + K - 8);
-                }
-            }
-        for (int P = 0; P < 64; ++P) {
-            const int p = static_cast<int>(q16s_pair(static_cast<std::size_t>(P))), h = p / 32, g = p % 32 / 4, i = p % 4;
-            c.pick_b[P] = static_cast<std::uint8_t>(64 * h + 8 * g + i);
-            c.pick_s[P] = static_cast<std::uint8_t>(64 * h + 8 * g + 4 + i);
-        }
-        return c;
-    }
-
-    /// A byte plane of the base, looked up at b.
+    /// A byte plane of the base, looked up at b (periodic in b, so bits of b above the base's width select a copy).
     struct plane {
         __m512i t0, t1, t2, t3;
         explicit plane(const std::uint8_t* p)
@@ -296,17 +274,19 @@ struct q16_d8 {
         }
     };
 
-    /// The block's q16 sum against the 64 pairs whose codes start at g (chunk bytes readable), in 16 lanes.
-    static __m512i block_sum(const std::uint8_t* g, const controls& ctl, const plane& px, const plane& py, const block_q16s& a) {
-        const __m512i shift = _mm512_load_si512(ctl.shift);
-        const __m512i v0 = _mm512_multishift_epi64_epi8(shift, _mm512_permutexvar_epi8(_mm512_load_si512(ctl.perm0), _mm512_loadu_si512(g)));
-        const __m512i v1 = _mm512_multishift_epi64_epi8(
-            shift, _mm512_permutexvar_epi8(_mm512_load_si512(ctl.perm1), _mm512_loadu_si512(g + chunk - 64)));
-        const __m512i b = _mm512_permutex2var_epi8(v0, _mm512_load_si512(ctl.pick_b), v1);
-        const __m512i s = _mm512_permutex2var_epi8(v0, _mm512_load_si512(ctl.pick_s), v1);  // s in bits 5, 6, 7
-        const __mmask64 hi = _mm512_movepi8_mask(b), swap = _mm512_movepi8_mask(s);
-        const __m512i s1 = _mm512_add_epi8(s, s);
-        const __mmask64 ny = _mm512_movepi8_mask(s1), nx = _mm512_movepi8_mask(_mm512_add_epi8(s1, s1));
+    /// The block's q16 sum against the 64 pairs of the split-layout chunk at g, in 16 lanes.
+    static __m512i block_sum(const std::uint8_t* g, const plane& px, const plane& py, const block_q16s& a) {
+        const __m512i b = _mm512_loadu_si512(g);
+        auto mask = [&](int t) {
+            __mmask64 m;
+            std::memcpy(&m, g + 64 + 8 * t, 8);
+            return m;
+        };
+        // s's bits 0 (negate x), 1 (negate y), 2 (swap) are code bits K − 3, K − 2, K − 1
+        __mmask64 hi = 0, nx, ny, swap;
+        if constexpr (K == 11) hi = _mm512_movepi8_mask(b), nx = mask(0), ny = mask(1), swap = mask(2);
+        else if constexpr (K == 10) nx = _mm512_movepi8_mask(b), ny = mask(0), swap = mask(1);
+        else nx = _mm512_test_epi8_mask(b, _mm512_set1_epi8(0x40)), ny = _mm512_movepi8_mask(b), swap = mask(0);
         const __m512i ux0 = px.at(b, hi), uy0 = py.at(b, hi);
         const __m512i ux = _mm512_mask_blend_epi8(swap, ux0, uy0), uy = _mm512_mask_blend_epi8(swap, uy0, ux0);
         const __m512i zero = _mm512_setzero_si512();
@@ -324,22 +304,16 @@ struct q16_d8 {
     static void rows(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs,
                      const int_codebook& cb, const block_q16s* a, float* y) {
         using V = q16_zmm<Arch>;
-        alignas(64) static constexpr controls ctl = make_controls();
         const plane px(cb.d8_planes[0]), py(cb.d8_planes[1]);
-        const std::size_t full = pairs / q16_block_pairs, tail = pairs % q16_block_pairs;
+        const std::size_t chunks = q16a_blocks(pairs);
         for (std::size_t r = 0; r < nrows; ++r) {
             const std::uint8_t* c = codes + r * stride;
             typename V::fvec f = V::fzero();
-            for (std::size_t i = 0; i < full; ++i) {
+            for (std::size_t i = 0; i < chunks; ++i) {
                 // an integer address: a pointer that far past the codes would be undefined (the prefetch never faults)
                 _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(c + i * chunk) + prefetch_bytes),
                              _MM_HINT_T0);
-                f = V::scale_add(block_sum(c + i * chunk, ctl, px, py, a[i]), a[i].d, f);
-            }
-            if (tail) {  // the activation's pairs past the row are 0, so the buffer's zero codes add nothing
-                alignas(64) std::uint8_t last[128] = {};
-                std::memcpy(last, c + full * chunk, tail * K / 8);
-                f = V::scale_add(block_sum(last, ctl, px, py, a[full]), a[full].d, f);
+                f = V::scale_add(block_sum(c + i * chunk, px, py, a[i]), a[i].d, f);
             }
             y[r] = cb.s16 * V::sum(f);
         }
@@ -470,8 +444,9 @@ struct int_product {
     /// table then hands it out, callers use it for exactly those codebooks (int_uses_q16s) and q16 for the others.
     static constexpr bool has_q16s = has_vnni;
 
-    /// dot_rows_q16 for a d8 codebook (int_codebook::d8) against the split activation (quantize_q16s): the same bits.
-    /// SIMD (x86::q16_d8) where has_q16s and k is 9…11, the scalar reference elsewhere. Reads no byte past the codes.
+    /// dot_rows_q16 for a d8 codebook (int_codebook::d8), its codes in the split layout (split_codes; rows `stride`
+    /// bytes apart), against the split activation (quantize_q16s): the bits of dot_rows_q16 on the packed codes. SIMD
+    /// (x86::q16_d8) where has_q16s and k is 9…11, the scalar reference elsewhere. Reads no byte past the codes.
     static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t nrows, std::size_t pairs, int k,
                               const int_codebook& cb, const block_q16s* a, float* y) {
 #if defined(__x86_64__) || defined(_M_X64)

@@ -26,17 +26,21 @@
 //            |round| ≤ 127 (q8) or q16_act_max (q16) since |v| ≤ max · inv, so the narrowing to int8 / int16 is exact.
 //   q8 sums  a sub-block's Σ (x + y) in int32 lanes (exact); the driver adds 128 · d · sum to the bias in double in
 //            block order, as the reference does.
+//   split    (quantize_q16s, AVX-512 VBMI) a q16 block's integers into block_q16s's byte planes: shifts, ands,
+//            narrowings and byte permutes, exact integer operations, so split_q16a's bytes.
 // Instructions per 16 elements: AVX-512 1 load, 2 float → double, 2 multiplies, 2 and/or (vpternlogq), 2 adds, 2
 // truncating conversions to int32, one insert and a narrowing store; q8 adds one permute per coordinate (x and y
 // apart) and a horizontal sum per 16 pairs; absmax one and + max + compare per 16 floats and a horizontal max per
 // block. AVX2 the same per 8 elements (and + or apart), NEON per 4 (the conversion rounds: no add).
 #pragma once
 
+#include <qamw/kernels/arch.hpp>
 #include <qamw/kernels/int_format.hpp>
 
 #include <cfloat>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -89,6 +93,32 @@ struct act_avx512 {
         const __m512d vinv = _mm512_set1_pd(inv);
         for (std::size_t i = 0; i < n; i += 16)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm512_cvtepi32_epi16(round16(_mm512_loadu_ps(v + i), vinv)));
+    }
+    /// split_q16a (AVX-512 VBMI: the split q16 kernel sets): per 64 integers a shift or an and and a narrowing to
+    /// bytes, then per plane one vpermt2b into block_q16s's pair order.
+    template <class A = Arch, std::enable_if_t<std::is_base_of_v<avx512_vnni, A>, int> = 0>
+    static void split(const block_q16a& one, block_q16s& out) {
+        alignas(64) static constexpr auto order = [] {
+            struct t { std::uint8_t c[2][64]; } s{};
+            for (std::size_t P = 0; P < q16_block_pairs; ++P)
+                for (std::size_t c = 0; c < 2; ++c) s.c[c][P] = static_cast<std::uint8_t>(2 * q16s_pair(P) + c);
+            return s;
+        }();
+        __m512i q[4];
+        for (int i = 0; i < 4; ++i) q[i] = _mm512_loadu_si512(one.q + 32 * i);
+        auto bytes = [](__m512i a, __m512i b) {  // 64 int16 (|v| < 128) → 64 bytes in order
+            return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(a)), _mm512_cvtepi16_epi8(b), 1);
+        };
+        const __m512i m = _mm512_set1_epi16(127);
+        const __m512i h0 = bytes(_mm512_srai_epi16(q[0], 7), _mm512_srai_epi16(q[1], 7));
+        const __m512i h1 = bytes(_mm512_srai_epi16(q[2], 7), _mm512_srai_epi16(q[3], 7));
+        const __m512i l0 = bytes(_mm512_and_si512(q[0], m), _mm512_and_si512(q[1], m));
+        const __m512i l1 = bytes(_mm512_and_si512(q[2], m), _mm512_and_si512(q[3], m));
+        for (int c = 0; c < 2; ++c) {
+            const __m512i idx = _mm512_load_si512(order.c[c]);
+            _mm512_storeu_si512(out.hi[c], _mm512_permutex2var_epi8(h0, idx, h1));
+            _mm512_storeu_si512(out.lo[c], _mm512_permutex2var_epi8(l0, idx, l1));
+        }
     }
 };
 

@@ -178,8 +178,9 @@ struct kernel_table {
     /// The same into q16a_blocks(pairs) split blocks (block_q16s; the reference: quantize_q16s); nullptr where
     /// dot_rows_q16s is.
     void (*quantize_q16s)(const float* xt, std::size_t pairs, block_q16s* out);
-    /// Integer path, d8 codebooks (int_codebook::d8) at k = 9…11: dot_rows_q16's bits against the split activation, the
-    /// base in registers (reads no byte past the codes); nullptr where this ISA has no SIMD version (int_uses_q16s).
+    /// Integer path, d8 codebooks (int_codebook::d8) at k = 9…11: dot_rows_q16's bits from the codes in the split
+    /// layout (split_codes) against the split activation, the base in registers (reads no byte past the codes);
+    /// nullptr where this ISA has no SIMD version (int_uses_q16s).
     void (*dot_rows_q16s)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                           const int_codebook& cb, const block_q16s* a, float* y);
     /// Integer path, batched products: out[p] ← the 32-bit q16 table entry of code p (reads ≤ kernels::overread bytes
@@ -200,8 +201,10 @@ constexpr bool int_uses_q8(const K&, int k) {
 }
 inline bool int_uses_q8(const kernel_table& t, int k) { return k <= t.q8_max_bits && t.dot_rows_q8 != nullptr; }
 
-/// Whether the kernel set runs a tensor on the split q16 path (dot_rows_q16s): its codebook is d8 (int_codebook::d8),
-/// k is 9…11 and the set has the SIMD kernel (simd_kernels<Arch>::has_q16s; a kernel_table's non-null dot_rows_q16s).
+/// Whether the kernel set can run a tensor on the split q16 path (dot_rows_q16s): its codebook is d8
+/// (int_codebook::d8), k is 9…11 and the set has the SIMD kernel (simd_kernels<Arch>::has_q16s; a kernel_table's
+/// non-null dot_rows_q16s). The engine runs it there once the tensor's codes are in the split layout
+/// (prepared_tensor::use_split_codes).
 template <class K>
 constexpr bool int_uses_q16s(const K&, const int_codebook& cb) {
     return K::has_q16s && cb.d8 && cb.k >= 9 && cb.k <= 11;
