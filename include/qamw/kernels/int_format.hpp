@@ -24,8 +24,9 @@
 //        chosen against |c| ≤ 8191 with |a| ≤ 1023 and |c| ≤ 4095 with |a| ≤ 2047 by the measured error of the row
 //        dot (docs/PERFORMANCE.md "Integer kernels").
 //   split q16 (d8 codebooks on their grid, k = 9…11, where the kernel set has dot_rows_q16s): q16's integers and
-//        scales, each activation split into bytes q = 128·hi + lo (block_q16s), and the codebook's grid integers
-//        exact (|c| ≤ 255, no codeword rounding: make_int_codebook); the sums are q16's.
+//        scales, each activation split into bytes q = 128·hi + lo (block_q16s), the codebook's grid integers exact
+//        (|c| ≤ 255, no codeword rounding: make_int_codebook), and the codes re-laid once per tensor in the split
+//        layout (split_codes: low bytes in the kernel's lane order, high bits as masks); the sums are q16's.
 //
 // Error bound (what tests/test_int_kernels.cpp checks against the exact f32 dot, per row): with |Δc| ≤ s_c/2 per
 // coordinate and |Δa| ≤ d_b/2,
