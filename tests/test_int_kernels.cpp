@@ -627,8 +627,12 @@ TEST_CASE("split q16 activation: a relayout of q16's integers, the same bytes fr
             REQUIRE((t.quantize_q16s == nullptr) == (t.dot_rows_q16s == nullptr));
             if (!t.quantize_q16s) continue;
             std::vector<block_q16s> got(q16a_blocks(pairs));
-            t.quantize_q16s(o.xt.data(), pairs, got.data());
+            std::vector<block_q16a> also(q16a_blocks(pairs));
+            t.quantize_q16s(o.xt.data(), pairs, got.data(), nullptr);
             REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(block_q16s)) == 0);
+            t.quantize_q16s(o.xt.data(), pairs, got.data(), also.data());  // and quantize_q16a's blocks beside them
+            REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(block_q16s)) == 0);
+            REQUIRE(std::memcmp(also.data(), a16.data(), also.size() * sizeof(block_q16a)) == 0);
         }
     }
 }

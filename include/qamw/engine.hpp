@@ -50,7 +50,9 @@
 // the register lookups are redone per activation (a few instructions per 64 pairs). On q16 (m ≥ 2) each tile's table
 // entries are looked up once into caller scratch (int_gemm_scratch_words(): 4 bytes per pair, 128 KiB at 4096
 // columns) and a register-blocked micro-kernel (kernel set's dot_words_q16; AVX-512 VNNI: 4 rows × 4 activations
-// in zmm accumulators) runs every activation against them: ≈ 0.08 instructions per weight and activation.
+// in zmm accumulators) runs every activation against them: ≈ 0.08 instructions per weight and activation. The split
+// q16 path batches the same way (its activations also hold the q16 blocks; the d8 table's words are exact): its
+// sums are q16's.
 // Error bound per row (tests/test_int_kernels.cpp checks it on every ISA): |⟨ĉ, x̃⟩_int − ⟨ĉ, x̃⟩| ≤ Σ_p Σ_coord
 // (s_c/2·|x̃| + |c|·d_b/2 + s_c·d_b/4) plus float rounding of the outer sum; the f32 products stay the reference.
 // Overread: the q8 kernels read no byte past a row's codes, the q16 kernels ≤ 6 (within kernels::overread): row_codes()
@@ -77,6 +79,7 @@
 #include <cstdint>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace qamw {
@@ -182,8 +185,11 @@ public:
     }
     /// The split layout's codes (use_split_codes), or nullptr.
     const std::uint8_t* split() const { return split_; }
-    /// Scratch bytes of one quantized activation row (quantize_activation).
-    std::size_t int_activation_bytes() const { return qamw::int_activation_bytes(pairs()); }
+    /// Scratch bytes of one quantized activation row (quantize_activation); with split codes (use_split_codes: call it
+    /// first) also room for the q16 blocks the batched products read.
+    std::size_t int_activation_bytes() const {
+        return qamw::int_activation_bytes(pairs()) + (split_ ? q16a_blocks(pairs()) * sizeof(block_q16a) : 0);
+    }
     /// Scratch words (int32) int_gemm_rows needs: a tile of looked-up q16 table entries, and 16 words to align it to
     /// 64 bytes.
     std::size_t int_gemm_scratch_words() const { return int_gemm_tile_rows * pairs() + 16; }
@@ -311,6 +317,15 @@ inline const int_activation_header& checked_activation(const prepared_tensor& t,
     return h;
 }
 
+/// The q16 blocks that follow the split ones in a quantized activation of the split q16 path (the batched products'
+/// operand: quantize_activation writes both).
+template <class Blocks>
+auto q16_of_split(Blocks* blocks, std::size_t pairs) {
+    using byte = std::conditional_t<std::is_const_v<Blocks>, const unsigned char, unsigned char>;
+    using q16 = std::conditional_t<std::is_const_v<Blocks>, const block_q16a, block_q16a>;
+    return reinterpret_cast<q16*>(reinterpret_cast<byte*>(blocks) + q16a_blocks(pairs) * sizeof(block_q16s));
+}
+
 /// y[i − i0] *= r̂_i for rows [i0, i1).
 inline void scale_by_norms(const prepared_tensor& t, std::size_t i0, std::size_t i1, float* y) {
     for (std::size_t i = i0; i < i1; ++i) y[i - i0] *= t.norm(i);
@@ -354,7 +369,8 @@ void quantize_activation(const prepared_tensor& t, const float* xt, void* act, c
     const std::uint32_t path = detail::int_path(t, k);
     float bias = 0;
     if (path == detail::int_path_q8) bias = k.quantize_q8a(xt, t.pairs(), static_cast<block_q8a*>(blocks));
-    else if (path == detail::int_path_q16s) k.quantize_q16s(xt, t.pairs(), static_cast<block_q16s*>(blocks));
+    else if (path == detail::int_path_q16s)  // the split blocks for the row kernel, the q16 ones for int_gemm_rows
+        k.quantize_q16s(xt, t.pairs(), static_cast<block_q16s*>(blocks), detail::q16_of_split(blocks, t.pairs()));
     else k.quantize_q16a(xt, t.pairs(), static_cast<block_q16a*>(blocks));
     new (act) detail::int_activation_header{t.pairs(), path, bias};
 }
@@ -380,8 +396,8 @@ void int_dot_rows(const prepared_tensor& t, const void* act, std::int64_t r0, st
 /// y[b·ldy + (i − r0)] ≈ (Ŵ x_b)_i for rows i in [r0, r1) and m quantized activations, the b-th at
 /// acts + b·t.int_activation_bytes() (quantize_activation with the same kernel set); scratch: int_gemm_scratch_words()
 /// int32. Tiled: each tile of int_gemm_tile_rows rows' codes is read from memory once and reused for all m activations
-/// (q16: its table entries looked up once into scratch, then the kernel set's register-blocked dot_words_q16 over all
-/// m). Every y equals int_dot_rows' bit for bit.
+/// (q16 and split q16: its table entries looked up once into scratch, then the kernel set's register-blocked
+/// dot_words_q16 over all m). Every y equals int_dot_rows' bit for bit.
 template <class K = native_kernels>
 void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, std::int64_t r0, std::int64_t r1,
                    float* y, std::size_t ldy, std::int32_t* scratch, const K& k = {}) {
@@ -397,13 +413,15 @@ void int_gemm_rows(const prepared_tensor& t, const void* acts, std::size_t m, st
     std::int32_t* const words = scratch + (64 - reinterpret_cast<std::uintptr_t>(scratch) % 64) % 64 / sizeof(std::int32_t);
     for (std::size_t i0 = first; i0 < last; i0 += int_gemm_tile_rows) {
         const std::size_t i1 = std::min(last, i0 + int_gemm_tile_rows);
-        if (path != detail::int_path_q16 || m == 1) {
+        if (path == detail::int_path_q8 || m == 1) {
             for (std::size_t b = 0; b < m; ++b) detail::int_rows(t, cb, a + b * ab, path, i0, i1, y + b * ldy + (i0 - first), k);
             continue;
         }
+        // q16, and split q16 from the q16 blocks its activations also hold: the same bits (q16s ≡ q16)
+        const unsigned char* blocks = a + int_activation_header_bytes;
+        const auto* a16 = path == detail::int_path_q16 ? reinterpret_cast<const block_q16a*>(blocks) : detail::q16_of_split(blocks, pairs);
         for (std::size_t i = i0; i < i1; ++i) k.lookup_q16(t.row_codes(i), pairs, t.bits(), cb, words + (i - i0) * pairs);
-        k.dot_words_q16(words, pairs, i1 - i0, pairs, cb, reinterpret_cast<const block_q16a*>(a + int_activation_header_bytes),
-                        ab, m, y + (i0 - first), ldy);
+        k.dot_words_q16(words, pairs, i1 - i0, pairs, cb, a16, ab, m, y + (i0 - first), ldy);
         for (std::size_t b = 0; b < m; ++b) detail::scale_by_norms(t, i0, i1, y + b * ldy + (i0 - first));
     }
 }

@@ -67,9 +67,9 @@ int qamw_gemm_rows(const qamw_tensor* t, const float* xt, size_t m, int64_t r0, 
 /* The integer path (qamw/engine.hpp: the activation quantized once per product to int8 or int16 with per-block scales,
  * integer codebooks, exact int32 sums; error bound and cost per weight there). qamw_tensor_prepare builds its tables
  * (18 KiB per tensor), and for a d8 tensor at k = 9…11 on a kernel set with the split q16 kernel a copy of its codes in
- * that kernel's layout (prepared_tensor::use_split_codes). A quantized activation takes qamw_tensor_int_activation_bytes bytes of caller memory, 8-byte
- * aligned (64 recommended); it records the tensor shape and path it was made for, and the functions below refuse
- * (QAMW_INVALID_ARGUMENT) one made for another tensor shape. */
+ * that kernel's layout (prepared_tensor::use_split_codes). A quantized activation takes
+ * qamw_tensor_int_activation_bytes bytes of caller memory, 8-byte aligned (64 recommended); it records the tensor shape
+ * and path it was made for, and the functions below refuse (QAMW_INVALID_ARGUMENT) one made for another tensor shape. */
 size_t qamw_tensor_int_activation_bytes(const qamw_tensor* t);
 /* act ← x̃ quantized, from xt = qamw_rotate(x). QAMW_NON_FINITE for a NaN or Inf in xt. */
 int qamw_quantize_activation(const qamw_tensor* t, const float* xt, void* act);

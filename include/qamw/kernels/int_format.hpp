@@ -317,9 +317,9 @@ struct has_split<E, std::void_t<decltype(E::split(std::declval<const block_q16a&
     : std::true_type {};
 
 /// quantize_q16s on the element operations E: quantize_q16a_with's block, then its split into byte planes (E::split
-/// where E has one, else split_q16a).
+/// where E has one, else split_q16a); the q16a block also into q16[b] where q16 is not null.
 template <class E>
-void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out) {
+void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16) {
     for (std::size_t b = 0; b < q16a_blocks(pairs); ++b) {
         const std::size_t n = std::min(q16_block_pairs, pairs - b * q16_block_pairs);
         block_q16a one;
@@ -328,6 +328,7 @@ void quantize_q16s_with(const float* xt, std::size_t pairs, block_q16s* out) {
         std::fill(std::begin(out[b].zero), std::end(out[b].zero), std::uint8_t{0});
         if constexpr (has_split<E>::value) E::split(one, out[b]);
         else split_q16a(one, out[b]);
+        if (q16) q16[b] = one;
     }
 }
 }  // namespace detail
@@ -349,9 +350,10 @@ inline void quantize_q16a(const float* xt, std::size_t pairs, block_q16a* out) {
 }
 
 /// quantize_q16a's integers and scales in block_q16s's split layout (q16a_blocks(pairs) blocks): the d8 kernels'
-/// activation. The scalar reference; the kernel sets' quantize_q16s give the same bytes.
-inline void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
-    detail::quantize_q16s_with<detail::scalar_act>(xt, pairs, out);
+/// activation; where q16 is not null, also quantize_q16a's blocks into it (the batched products' form, at the cost of
+/// a copy). The scalar reference; the kernel sets' quantize_q16s give the same bytes.
+inline void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16 = nullptr) {
+    detail::quantize_q16s_with<detail::scalar_act>(xt, pairs, out, q16);
 }
 
 namespace ref {

@@ -436,8 +436,8 @@ struct int_product {
     }
 
     /// quantize_q16s likewise (pairs % 16 == 0).
-    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
-        qamw::detail::quantize_q16s_with<decltype(act_ops())>(xt, pairs, out);
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16) {
+        qamw::detail::quantize_q16s_with<decltype(act_ops())>(xt, pairs, out, q16);
     }
 
     /// Whether dot_rows_q16s has a SIMD kernel here (AVX-512 VBMI + VNNI, for d8 codebooks at k = 9…11); the kernel

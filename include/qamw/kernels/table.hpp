@@ -78,8 +78,8 @@ struct simd_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         kernels::int_product<Arch>::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
-    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) {
-        kernels::int_product<Arch>::quantize_q16s(xt, pairs, out);
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16) {
+        kernels::int_product<Arch>::quantize_q16s(xt, pairs, out, q16);
     }
     static constexpr bool has_q16s = kernels::int_product<Arch>::has_q16s;
     static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
@@ -130,7 +130,9 @@ struct ref_kernels {
                              const int_codebook& cb, const block_q16a* a, float* y) {
         ref::dot_rows_q16(codes, stride, rows, pairs, k, cb, a, y);
     }
-    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out) { qamw::quantize_q16s(xt, pairs, out); }
+    static void quantize_q16s(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16) {
+        qamw::quantize_q16s(xt, pairs, out, q16);
+    }
     static constexpr bool has_q16s = false;  // the reference of dot_rows_q16s is dot_rows_q16 on the joined activation
     static void dot_rows_q16s(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                               const int_codebook& cb, const block_q16s* a, float* y) {
@@ -175,9 +177,9 @@ struct kernel_table {
     /// Integer path, any k: the same against the q16 activation (reads ≤ kernels::overread bytes past the codes).
     void (*dot_rows_q16)(const std::uint8_t* codes, std::size_t stride, std::size_t rows, std::size_t pairs, int k,
                          const int_codebook& cb, const block_q16a* a, float* y);
-    /// The same into q16a_blocks(pairs) split blocks (block_q16s; the reference: quantize_q16s); nullptr where
-    /// dot_rows_q16s is.
-    void (*quantize_q16s)(const float* xt, std::size_t pairs, block_q16s* out);
+    /// The same into q16a_blocks(pairs) split blocks (block_q16s; the reference: quantize_q16s), and into q16a blocks
+    /// too where q16 is not null; nullptr where dot_rows_q16s is.
+    void (*quantize_q16s)(const float* xt, std::size_t pairs, block_q16s* out, block_q16a* q16);
     /// Integer path, d8 codebooks (int_codebook::d8) at k = 9…11: dot_rows_q16's bits from the codes in the split
     /// layout (split_codes) against the split activation, the base in registers (reads no byte past the codes);
     /// nullptr where this ISA has no SIMD version (int_uses_q16s).
