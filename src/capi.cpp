@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -87,17 +88,12 @@ int qamw_tensor_prepare(const qamw_container* c, const char* name, qamw_tensor**
     *out = nullptr;
     return guarded(err, err_len, [&] {
         const qamw::kernel_table& k = qamw::select_kernels();
-        auto* t = new qamw_tensor{qamw::prepared_tensor(c->c.view(name), nullptr, true), &k, {}};
+        std::unique_ptr<qamw_tensor> t(new qamw_tensor{qamw::prepared_tensor(c->c.view(name), nullptr, true), &k, {}});
         if (qamw::int_uses_q16s(k, t->t.int_table())) {
-            try {
-                t->split.resize(t->t.split_codes_bytes());
-                t->t.use_split_codes(t->split.data());
-            } catch (...) {
-                delete t;
-                throw;
-            }
+            t->split.resize(t->t.split_codes_bytes());
+            t->t.use_split_codes(t->split.data());
         }
-        *out = t;
+        *out = t.release();
     });
 }
 

@@ -253,8 +253,7 @@ struct q16_gather {
 /// mod 8, so q16_zmm's fold and float step give q16_codes' floats bit for bit. 41 instructions per 128 weights in the
 /// compiled K = 11 loop (GCC 12, register moves included; 34 at K = 9), 5 of them on the shuffle port, and no table
 /// load (q16: one per pair, a gather element or a scalar load); on the packed codes, extracting b and s cost 8 more and
-/// 6 more shuffles. Every chunk is whole (the split layout completes the last), so
-/// nothing is read past the codes.
+/// 6 more shuffles. Every chunk is whole (the split layout completes the last), so nothing is read past the codes.
 template <class Arch, int K>
 struct q16_d8 {
     static_assert(K >= 9 && K <= 11, "q16_d8: k in 9..11 (a base of 64, 128 or 256 points)");
